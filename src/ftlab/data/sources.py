@@ -1,0 +1,88 @@
+"""Load a task's raw splits from local files, an installed package, or the Hugging Face Hub."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from datasets import Dataset, DatasetDict
+
+from ftlab.data.builtin import load_builtin
+from ftlab.errors import FtlabError
+from ftlab.paths import resolve_path
+
+SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "test_file"}
+TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+FileReader = Callable[[Path], Dataset]
+
+
+class DataSourceConfig(Protocol):
+    train_file: str | None
+    validation_file: str | None
+    test_file: str | None
+    builtin_dataset: str | None
+    dataset_name: str | None
+    dataset_config_name: str | None
+
+
+def read_table_file(path: Path) -> Dataset:
+    """A csv / json / jsonl / parquet file as a Dataset (via the `datasets` builders)."""
+    from datasets import load_dataset
+
+    builder = TABLE_FORMATS.get(path.suffix.lower())
+    if builder is None:
+        raise FtlabError(
+            f"{path}: unsupported file type '{path.suffix}'; use one of {', '.join(TABLE_FORMATS)}"
+        )
+    try:
+        return load_dataset(builder, data_files=str(path), split="train")
+    except Exception as exc:  # the builders' parse errors are long and deep; keep the gist
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FtlabError(f"{path}: cannot be read as {builder}: {first_line}") from exc
+
+
+def _checked_file(option: str, value: str) -> Path:
+    path = Path(resolve_path(value)).expanduser()
+    if not path.is_file():
+        raise FtlabError(f"task.{option}: no such file: {path}")
+    if path.stat().st_size == 0:
+        raise FtlabError(f"task.{option}: {path} is empty")
+    return path
+
+
+def load_raw_splits(
+    source: DataSourceConfig, read_file: FileReader = read_table_file
+) -> DatasetDict:
+    """The splits the source has. Precedence: local files, then builtin data, then the Hub."""
+    if source.train_file:
+        splits = {}
+        for split, option in SPLIT_FILES.items():
+            value = getattr(source, option)
+            if value:
+                splits[split] = read_file(_checked_file(option, value))
+        return DatasetDict(splits)
+    if source.builtin_dataset:
+        return load_builtin(source.builtin_dataset)
+    if source.dataset_name:
+        return load_hub_dataset(source.dataset_name, source.dataset_config_name)
+    raise FtlabError(
+        "the task names no data: set task.train_file=PATH, task.builtin_dataset=NAME "
+        "or task.dataset_name=HUB_ID"
+    )
+
+
+def load_hub_dataset(name: str, config_name: str | None) -> DatasetDict:
+    from datasets import load_dataset
+
+    label = f"{name}/{config_name}" if config_name else name
+    try:
+        return load_dataset(name, config_name)
+    except (ConnectionError, FileNotFoundError, OSError, ValueError) as exc:
+        raise FtlabError(
+            f"dataset '{label}' cannot be loaded from the Hugging Face Hub "
+            f"({type(exc).__name__}; offline?): give local files with task.train_file=... "
+            "task.validation_file=... task.test_file=..., or use an offline task "
+            "(task=sentiment, task=intent)"
+        ) from exc

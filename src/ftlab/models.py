@@ -1,0 +1,85 @@
+"""Find a model (local directory, installed package, Hub cache, the Hub) and load it.
+
+The availability check runs before any data or weights are loaded, so an offline machine
+asked for a Hub model stops at once with the fix, instead of retrying for 40 seconds.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from omegaconf import DictConfig
+
+from ftlab.errors import FtlabError
+from ftlab.paths import is_package_path, resolve_path
+
+OFFLINE_ALTERNATIVE = "model=minilm (all-MiniLM-L6-v2, installed by `make install`)"
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().exists()
+
+
+def resolve_model_source(model: DictConfig) -> str:
+    """A local directory, or a Hub id that is cached or reachable; else a one-line error."""
+    name = str(model.name_or_path)
+    if is_package_path(name):
+        return resolve_path(name)
+    if _looks_local(name):
+        path = Path(name).expanduser()
+        if not (path / "config.json").is_file():
+            raise FtlabError(
+                f"model.name_or_path: {path} is not a model directory (no config.json)"
+            )
+        return str(path)
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json", revision=model.get("revision"))
+    if isinstance(cached, str):
+        return name
+    if constants.HF_HUB_OFFLINE or not _hub_reachable():
+        raise FtlabError(
+            f"model '{name}' is not available offline (not in the Hugging Face cache and the "
+            f"Hub is unreachable); use {OFFLINE_ALTERNATIVE}, or set model.name_or_path to a "
+            "local model directory"
+        )
+    return name
+
+
+def load_tokenizer(source: str, model: DictConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        source, revision=model.get("revision"), trust_remote_code=bool(model.trust_remote_code)
+    )
+    if not tokenizer.is_fast:
+        raise FtlabError(f"model '{source}' has no fast tokenizer; ftlab needs one (word_ids)")
+    return tokenizer
+
+
+def load_model(source: str, model: DictConfig, model_class: str, **task_kwargs: Any) -> Any:
+    """`AutoModelFor<Task>.from_pretrained` with the task's head."""
+    import transformers
+
+    auto_class = getattr(transformers, model_class)
+    return auto_class.from_pretrained(
+        source,
+        revision=model.get("revision"),
+        trust_remote_code=bool(model.trust_remote_code),
+        ignore_mismatched_sizes=bool(model.ignore_mismatched_sizes),
+        **task_kwargs,
+    )

@@ -1,0 +1,40 @@
+"""Command-line overrides, checked and normalised before Hydra sees them.
+
+Two things Hydra cannot do on its own:
+- a TrainingArguments field that the yaml files do not list (there are 114) must still be
+  settable as `trainer.gradient_checkpointing=true`, without Hydra's `+` prefix;
+- a misspelt key must fail with the closest valid key named, not with a struct error.
+So `group.key=value` for the TrainingArguments groups is checked here and rewritten to
+Hydra's `++group.key=value` (set or add). Task and model keys are rewritten the same way
+and checked after composition, where the task's kind (and so its valid keys) is known.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ftlab.training_fields import TRAINING_ARGS_GROUPS, check_key
+
+_OVERRIDE = re.compile(
+    r"^(?P<prefix>\+\+|\+|~)?(?P<group>[A-Za-z_]\w*)\.(?P<key>[A-Za-z_]\w*)(?P<rest>=.*)?$", re.S
+)
+_LATE_CHECKED_GROUPS = ("task", "model")
+
+
+def normalize_overrides(args: list[str]) -> list[str]:
+    """Return `args` with known-group overrides checked and turned into `++` overrides."""
+    return [_normalize(arg) for arg in args]
+
+
+def _normalize(arg: str) -> str:
+    match = _OVERRIDE.match(arg)
+    if arg.startswith("-") or match is None or match["rest"] is None:
+        return arg
+    prefix, group, key = match["prefix"] or "", match["group"], match["key"]
+    if prefix == "~":
+        return arg
+    if group in TRAINING_ARGS_GROUPS:
+        check_key(group, key)
+    elif group not in _LATE_CHECKED_GROUPS:
+        return arg
+    return f"++{group}.{key}{match['rest']}"

@@ -1,0 +1,95 @@
+"""What a run writes about itself: status, metrics, environment. Every write is atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.json"
+ENV_FILE = "env.json"
+CONFIG_FILE = "config.yaml"
+
+_PACKAGES = (
+    "ftlab",
+    "torch",
+    "transformers",
+    "datasets",
+    "evaluate",
+    "accelerate",
+    "hydra-core",
+    "seqeval",
+    "peft",
+    "wandb",
+)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: a crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_status(run_dir: Path, state: str, **extra: Any) -> None:
+    """Record `running`, `completed`, `failed` or `interrupted` with a timestamp."""
+    record: dict[str, Any] = {"status": state, "updated": time.time(), "pid": os.getpid()}
+    previous = run_dir / STATUS_FILE
+    if previous.exists():
+        record["started"] = read_json(previous).get("started", record["updated"])
+    else:
+        record["started"] = record["updated"]
+    record.update(extra)
+    write_json(previous, record)
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def environment_record(world_size: int = 1) -> dict[str, Any]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    status = _git("status", "--porcelain")
+    return {
+        "command": [sys.executable, *sys.argv],
+        "cwd": os.getcwd(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "world_size": world_size,
+    }

