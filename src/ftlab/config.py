@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import secrets
 from pathlib import Path
@@ -59,6 +60,11 @@ def validate(cfg: DictConfig) -> None:
                     f"'{key}' is set in both '{seen[key]}' and '{group}'; keep one of them"
                 )
             seen[key] = group
+            if is_secret_key(key) and cfg[group][key] is not None:
+                raise FtlabError(
+                    f"{group}.{key} is a secret and must not live in a config or command line; "
+                    f"set it in the environment instead ({', '.join(SECRET_ENV_VARS)})"
+                )
     fields = task_fields(cfg.task)
     for key in cfg.task:
         if key != "_target_" and key not in fields:
@@ -91,16 +97,48 @@ def training_arguments_kwargs(cfg: DictConfig, output_dir: Path) -> dict[str, An
     return kwargs
 
 
+# tokens read from the environment by transformers, huggingface_hub and wandb
+SECRET_ENV_VARS = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def is_secret_key(key: Any) -> bool:
+    return bool(_SECRET_KEY.search(str(key)))
+
+
 def redact(container: Any) -> Any:
     """A copy of a plain config container with secret-looking values replaced."""
     if isinstance(container, dict):
         return {
-            k: (REDACTED if _SECRET_KEY.search(str(k)) and isinstance(v, str) else redact(v))
+            k: (REDACTED if is_secret_key(k) and isinstance(v, str) else redact(v))
             for k, v in container.items()
         }
     if isinstance(container, list):
         return [redact(v) for v in container]
     return container
+
+
+def redact_argument(arg: str) -> str:
+    """`trainer.hub_token=abc` -> `trainer.hub_token=<redacted>`; other arguments unchanged."""
+    key, sep, _ = arg.partition("=")
+    return f"{key}={REDACTED}" if sep and is_secret_key(key.rsplit(".", 1)[-1]) else arg
+
+
+def secret_values(cfg: DictConfig) -> set[str]:
+    """Every secret string this job knows: secret-keyed config values and token env vars."""
+    found = {os.environ[name] for name in SECRET_ENV_VARS if os.environ.get(name)}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if is_secret_key(k) and isinstance(v, str) and v:
+                    found.add(v)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(OmegaConf.to_container(cfg, resolve=False))
+    return {value for value in found if len(value) >= 4 and value != REDACTED}
 
 
 def resolved_yaml(cfg: DictConfig) -> str:

@@ -7,18 +7,20 @@ import sys
 import time
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from ftlab.config import resolved_yaml, validate
-from ftlab.errors import FtlabError
+from ftlab.config import resolved_yaml, secret_values, validate
+from ftlab.errors import FtlabError, RunInterrupted
 from ftlab.records import (
     CONFIG_FILE,
     ENV_FILE,
     environment_record,
+    scrub_secrets,
     write_json,
     write_status,
     write_text_atomic,
 )
+from ftlab.resume import last_checkpoint
 
 log = logging.getLogger("ftlab")
 
@@ -30,15 +32,37 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     stderr, exit code 1 and status `failed`; other exceptions keep their traceback.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    scrub_secrets(run_dir / ".hydra", secret_values(cfg))
     started = time.time()
+    resume_from = None
     try:
-        validate(cfg)
-        write_text_atomic(run_dir / CONFIG_FILE, resolved_yaml(cfg))
-        write_json(run_dir / ENV_FILE, environment_record())
-        write_status(run_dir, "running")
+        if cfg.get("resume"):
+            # the run's own saved config, not a fresh composition; its records stay as written
+            cfg = OmegaConf.load(run_dir / CONFIG_FILE)
+            resume_from = last_checkpoint(run_dir)
+            validate(cfg)
+            write_status(run_dir, "running", resumed_from=str(resume_from) if resume_from else None)
+        else:
+            validate(cfg)
+            write_text_atomic(run_dir / CONFIG_FILE, resolved_yaml(cfg))
+            write_json(run_dir / ENV_FILE, environment_record())
+            write_status(run_dir, "running")
         from ftlab.train import train
 
-        metrics = train(cfg, run_dir)
+        metrics = train(cfg, run_dir, resume_from=resume_from)
+    except RunInterrupted as exc:
+        write_status(
+            run_dir,
+            "interrupted",
+            signal=exc.signum,
+            checkpoint=str(last_checkpoint(run_dir)),
+            seconds=round(time.time() - started, 1),
+        )
+        print(
+            f"ftlab: interrupted; continue with: python -m ftlab.run resume={run_dir}",
+            file=sys.stderr,
+        )
+        sys.exit(128 + exc.signum)
     except FtlabError as exc:
         write_status(run_dir, "failed", error=str(exc), seconds=round(time.time() - started, 1))
         log.error("%s", exc)

@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ftlab.config import REDACTED, redact_argument
+
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.json"
 ENV_FILE = "env.json"
@@ -54,16 +56,19 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+# Fields a status update carries over from the previous record (errors do not).
+_STATUS_KEPT = ("started", "resumed_from")
+
+
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:
     """Record `running`, `completed`, `failed` or `interrupted` with a timestamp."""
-    record: dict[str, Any] = {"status": state, "updated": time.time(), "pid": os.getpid()}
-    previous = run_dir / STATUS_FILE
-    if previous.exists():
-        record["started"] = read_json(previous).get("started", record["updated"])
-    else:
-        record["started"] = record["updated"]
+    now = time.time()
+    path = run_dir / STATUS_FILE
+    previous = read_json(path) if path.exists() else {}
+    record: dict[str, Any] = {"status": state, "updated": now, "pid": os.getpid(), "started": now}
+    record.update({k: previous[k] for k in _STATUS_KEPT if k in previous})
     record.update(extra)
-    write_json(previous, record)
+    write_json(path, record)
 
 
 def _git(*args: str) -> str | None:
@@ -83,7 +88,7 @@ def environment_record(world_size: int = 1) -> dict[str, Any]:
             continue
     status = _git("status", "--porcelain")
     return {
-        "command": [sys.executable, *sys.argv],
+        "command": [sys.executable, *(redact_argument(arg) for arg in sys.argv)],
         "cwd": os.getcwd(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
@@ -93,3 +98,19 @@ def environment_record(world_size: int = 1) -> dict[str, Any]:
         "git_dirty": None if status is None else bool(status),
         "world_size": world_size,
     }
+
+
+def scrub_secrets(folder: Path, secrets: set[str]) -> None:
+    """Replace every secret string in the text files under `folder` (Hydra's `.hydra/` record
+    holds the overrides as typed, tokens included)."""
+    if not secrets or not folder.is_dir():
+        return
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        cleaned = text
+        for secret in secrets:
+            cleaned = cleaned.replace(secret, REDACTED)
+        if cleaned != text:
+            write_text_atomic(path, cleaned)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from ftlab.config import register_resolvers
 from ftlab.errors import FtlabError
 from ftlab.overrides import normalize_overrides
+from ftlab.resume import resume_overrides
 
 register_resolvers()
 
@@ -31,7 +32,7 @@ def hydra_entry(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     try:
-        sys.argv[1:] = normalize_overrides(sys.argv[1:])
+        sys.argv[1:] = resume_overrides(normalize_overrides(sys.argv[1:]))
     except FtlabError as exc:
         print(f"ftlab: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -15,9 +15,11 @@ from typing import Any
 from omegaconf import DictConfig
 
 from ftlab.config import training_arguments_kwargs
-from ftlab.errors import FtlabError
+from ftlab.errors import FtlabError, RunInterrupted
+from ftlab.guards import check_model_fits
 from ftlab.models import load_model, load_tokenizer, resolve_model_source
 from ftlab.records import METRICS_FILE, write_json
+from ftlab.resume import last_checkpoint
 from ftlab.tasks import build_task
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ def _check_hardware(cfg: DictConfig) -> None:
         )
 
 
-def _callbacks(cfg: DictConfig) -> list[Any]:
+def _early_stopping(cfg: DictConfig) -> list[Any]:
     from transformers import EarlyStoppingCallback
 
     patience = cfg.trainer.get("early_stopping_patience")
@@ -47,16 +49,22 @@ def _callbacks(cfg: DictConfig) -> list[Any]:
     ]
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
-    """Train, evaluate on validation and test, save model, metrics and predictions.
+def train(
+    cfg: DictConfig, run_dir: Path, resume_from: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Train (from `resume_from`, a checkpoint, if given), evaluate on validation and test,
+    save model, metrics and predictions.
 
     Returns {"train": ..., "validation": ..., "test": ...} with the Trainer's metric names.
+    Raises FtlabError on a non-finite loss and RunInterrupted after SIGINT/SIGTERM.
     """
     task = build_task(cfg.task)
     source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
     _check_hardware(cfg)
 
-    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers import AutoConfig, Trainer, TrainingArguments, set_seed
+
+    from ftlab.callbacks import CheckpointOnSignal, StopOnNonFiniteLoss
 
     # torch warns on every DataLoader when pin_memory is on and no GPU is present
     warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
@@ -65,11 +73,19 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
     started = time.perf_counter()
     raw = task.prepare()
     tokenizer = load_tokenizer(source, cfg.model)
+    check_model_fits(
+        source,
+        AutoConfig.from_pretrained(source, revision=cfg.model.get("revision")),
+        tokenizer,
+        task,
+        bool(cfg.model.ignore_mismatched_sizes),
+    )
     tokenized = task.tokenize(raw, tokenizer)
     data_seconds = time.perf_counter() - started
 
     model = load_model(source, cfg.model, task.model_class, **task.model_kwargs())
     args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
+    non_finite, on_signal = StopOnNonFiniteLoss(), CheckpointOnSignal()
     mixed = args.bf16 or args.fp16
     trainer = Trainer(
         model=model,
@@ -79,7 +95,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
         processing_class=tokenizer,
         data_collator=task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None),
         compute_metrics=task.compute_metrics,
-        callbacks=_callbacks(cfg),
+        callbacks=[*_early_stopping(cfg), non_finite, on_signal],
     )
     log.info(
         "train %d / validation %d / test %d examples, %d labels; data ready in %.1fs",
@@ -89,7 +105,21 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
         len(getattr(task, "label_list", [])),
         data_seconds,
     )
-    train_metrics = trainer.train().metrics
+    on_signal.install()
+    try:
+        train_metrics = trainer.train(
+            resume_from_checkpoint=str(resume_from) if resume_from else None
+        ).metrics
+    finally:
+        on_signal.uninstall()
+    if non_finite.bad_step is not None:
+        raise FtlabError(
+            f"the training loss became NaN/inf by step {non_finite.bad_step}; stopped before "
+            f"saving that state (last good checkpoint: {last_checkpoint(run_dir) or 'none'}); "
+            "lower optimizer.learning_rate or check the data"
+        )
+    if on_signal.received is not None:
+        raise RunInterrupted(on_signal.received)
     validation = trainer.evaluate(metric_key_prefix="eval")
     test = trainer.predict(tokenized["test"], metric_key_prefix="test")
     metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}

@@ -9,6 +9,7 @@ from typing import Protocol
 from datasets import Dataset, DatasetDict
 
 from ftlab.data.builtin import load_builtin
+from ftlab.data.diagnose import first_bad_line
 from ftlab.errors import FtlabError
 from ftlab.paths import resolve_path
 
@@ -39,8 +40,13 @@ def read_table_file(path: Path) -> Dataset:
     try:
         return load_dataset(builder, data_files=str(path), split="train")
     except Exception as exc:  # the builders' parse errors are long and deep; keep the gist
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FtlabError(f"{path}: cannot be read as {builder}: {first_line}") from exc
+        where = first_bad_line(path) or _first_line(exc.__cause__ or exc)
+        raise FtlabError(f"{path}: cannot be read as {builder}: {where}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _checked_file(option: str, value: str) -> Path:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from datasets import DatasetDict
 
+from ftlab.errors import FtlabError
+
 log = logging.getLogger(__name__)
 
 
@@ -15,7 +17,14 @@ def add_missing_splits(splits: DatasetDict, percentage: float, seed: int) -> Dat
     missing = [name for name in ("validation", "test") if name not in splits]
     if not missing:
         return splits
-    held_out = len(missing) * percentage / 100
+    size = len(splits["train"])
+    # at least one example per made split, and at least one left to train on
+    held_out = max(len(missing), round(size * len(missing) * percentage / 100))
+    if size - held_out < 1:
+        raise FtlabError(
+            f"train has {size} examples, too few to cut {' and '.join(missing)} from it; "
+            f"give task.{missing[0]}_file=PATH or more training data"
+        )
     parts = splits["train"].train_test_split(test_size=held_out, seed=seed)
     result = DatasetDict({k: v for k, v in splits.items()})
     result["train"] = parts["train"]

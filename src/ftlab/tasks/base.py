@@ -34,11 +34,17 @@ class Task:
         """How this task reads one local data file (a task kind may add formats)."""
         return read_table_file(path)
 
-    def load_splits(self) -> DatasetDict:
-        """train / validation / test, missing ones cut from train."""
+    def load_splits(self, required_columns: dict[str, list[str]]) -> DatasetDict:
+        """train / validation / test, missing ones cut from train.
+
+        `required_columns` maps a task option to the columns it names; every split must
+        have them (checked before cutting splits, so the error names the real files).
+        """
         splits = load_raw_splits(self, self.read_file)
         if "train" not in splits:
             raise FtlabError("the data has no train split; set task.train_file=PATH")
+        for option, columns in required_columns.items():
+            self.require_columns(splits, columns, option)
         return add_missing_splits(splits, self.validation_split_percentage, self.shuffle_seed)
 
     @staticmethod

@@ -53,9 +53,9 @@ class SequenceClassificationTask(Task):
     # -- data -------------------------------------------------------------------------
     def prepare(self) -> DatasetDict:
         """Load, check columns and labels, subsample: the raw splits training will use."""
-        splits = self.load_splits()
-        self.require_columns(splits, self.text_columns, "text_column")
-        self.require_columns(splits, [self.label_column], "label_column")
+        splits = self.load_splits(
+            {"text_column": self.text_columns, "label_column": [self.label_column]}
+        )
         self.label_list = label_names(splits, self.label_column, self.multi_label, self.labels)
         check_known(splits, self.label_column, self.multi_label, self.label_list)
         return subsample(
