@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The CPU build of torch; on a GPU machine: make install TORCH=torch
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,wandb,tensorboard,peft
+EXTRAS ?= dev,wandb,tensorboard,peft,report
 STAMP  := $(VENV)/.ftlab-installed
 # Everything below runs offline: models and data come from installed packages.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled

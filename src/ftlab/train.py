@@ -17,8 +17,9 @@ from omegaconf import DictConfig
 from ftlab.config import training_arguments_kwargs
 from ftlab.errors import FtlabError
 from ftlab.models import load_model, load_tokenizer, resolve_model_source
-from ftlab.records import METRICS_FILE, write_json
+from ftlab.records import METRICS_FILE, TRAIN_LOG_FILE, write_json
 from ftlab.tasks import build_task
+from ftlab.tracking import wandb_run, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +72,36 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
     model = load_model(source, cfg.model, task.model_class, **task.model_kwargs())
     args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
     mixed = args.bf16 or args.fp16
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
-        processing_class=tokenizer,
-        data_collator=task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None),
-        compute_metrics=task.compute_metrics,
-        callbacks=_callbacks(cfg),
-    )
-    log.info(
-        "train %d / validation %d / test %d examples, %d labels; data ready in %.1fs",
-        len(tokenized["train"]),
-        len(tokenized["validation"]),
-        len(tokenized["test"]),
-        len(getattr(task, "label_list", [])),
-        data_seconds,
-    )
-    train_metrics = trainer.train().metrics
-    validation = trainer.evaluate(metric_key_prefix="eval")
-    test = trainer.predict(tokenized["test"], metric_key_prefix="test")
-    metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
+    # started before the Trainer, so its WandbCallback logs into this run (ftlab.tracking)
+    with wandb_run(cfg, run_dir, main_process=args.process_index == 0) as tracker:
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=tokenized["train"],
+            eval_dataset=tokenized["validation"],
+            processing_class=tokenizer,
+            data_collator=task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None),
+            compute_metrics=task.compute_metrics,
+            callbacks=_callbacks(cfg),
+        )
+        log.info(
+            "train %d / validation %d / test %d examples, %d labels; data ready in %.1fs",
+            len(tokenized["train"]),
+            len(tokenized["validation"]),
+            len(tokenized["test"]),
+            len(getattr(task, "label_list", [])),
+            data_seconds,
+        )
+        train_metrics = trainer.train().metrics
+        validation = trainer.evaluate(metric_key_prefix="eval")
+        test = trainer.predict(tokenized["test"], metric_key_prefix="test")
+        metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
+        write_summary(tracker, metrics)
 
     if trainer.is_world_process_zero():
         trainer.save_model(str(run_dir / "model"))
         task.write_predictions(raw["test"], test.predictions, run_dir)
         write_json(run_dir / METRICS_FILE, metrics)
+        # every logged loss / eval metric by step: the report draws learning curves from it
+        write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
     return metrics
