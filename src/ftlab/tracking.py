@@ -12,6 +12,7 @@ Without credentials or network the run goes offline instead of prompting or hang
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import netrc
 import os
@@ -39,6 +40,16 @@ _DEFAULT_BASE_URL = "https://api.wandb.ai"
 def report_to(*, _parent_: DictConfig) -> list[str]:
     """Resolver `${report_to:}`: the trackers whose sections the logger config holds."""
     return [name for name in TRACKERS if name in _parent_]
+
+
+def check_tracker_packages(cfg: DictConfig) -> None:
+    """Fail before any loading when a selected tracker's package is not installed."""
+    for name in TRACKERS:
+        if name in (cfg.get("logger") or {}) and importlib.util.find_spec(name) is None:
+            raise FtlabError(
+                f"logger={name} needs the {name} package: pip install 'ftlab[{name}]' "
+                "(make install includes it), or use logger=none"
+            )
 
 
 def _hydra_choices() -> dict[str, str]:

@@ -19,7 +19,7 @@ from ftlab.errors import FtlabError
 from ftlab.models import load_model, load_tokenizer, resolve_model_source
 from ftlab.records import METRICS_FILE, TRAIN_LOG_FILE, write_json
 from ftlab.tasks import build_task
-from ftlab.tracking import wandb_run, write_summary
+from ftlab.tracking import check_tracker_packages, wandb_run, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
     task = build_task(cfg.task)
     source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
     _check_hardware(cfg)
+    check_tracker_packages(cfg)
 
     from transformers import Trainer, TrainingArguments, set_seed
 
