@@ -4,12 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The CPU build of torch; on a GPU machine: make install TORCH=torch
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,wandb,tensorboard,peft
+EXTRAS ?= dev,wandb,tensorboard,peft,report
 STAMP  := $(VENV)/.ftlab-installed
 # Everything below runs offline: models and data come from installed packages.
-OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled
+# (logger=wandb needs no setting here: without a key or network it logs offline by itself.)
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+# the folder `make report` reads: make report RUNS=experiments/multirun/<sweep>
+RUNS   ?= experiments
 
-.PHONY: help install demo test test-slow lint format clean
+.PHONY: help install demo test test-slow lint format report clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +42,9 @@ lint: install  ## ruff
 format: install  ## ruff, fixing what it can
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
+
+report: install  ## leaderboard of the runs under RUNS (markdown, leaderboard.csv, report.html)
+	$(BIN)/python -m ftlab.report $(RUNS)
 
 clean:  ## remove the virtual environment and local run outputs
 	rm -rf $(VENV) experiments/runs experiments/multirun

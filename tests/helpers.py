@@ -32,3 +32,21 @@ def compose_config(overrides: list[str], hydra_config: bool = False) -> DictConf
 
 def local_data(files: dict[str, Path]) -> list[str]:
     return [f"task.{split}_file={path}" for split, path in files.items()]
+
+
+def tiny_run_overrides(model_dir: Path, files: dict) -> list[str]:
+    """A few steps of the tiny BERT on the TREC files: seconds, with eval and loss logs."""
+    return [
+        *FAST,
+        "task=intent",
+        f"model.name_or_path={model_dir}",
+        *local_data(files),
+        "task.label_column=label",
+        "task.max_eval_samples=40",
+        "trainer.max_steps=6",
+        "trainer.logging_steps=2",
+        "trainer.eval_strategy=steps",
+        "trainer.eval_steps=3",
+        "trainer.save_strategy=steps",
+        "trainer.save_steps=3",
+    ]

@@ -27,9 +27,16 @@ REDACTED = "<redacted>"
 
 
 def register_resolvers() -> None:
-    """`${run_id:}`: a random id, the same for every use within one composed config."""
+    """`${run_id:}`: a random id, the same for every use within one composed config.
+
+    `${report_to:}`: the trackers whose sections the logger group holds (ftlab.tracking).
+    """
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True)
+    if not OmegaConf.has_resolver("report_to"):
+        from ftlab.tracking import report_to
+
+        OmegaConf.register_new_resolver("report_to", report_to)
 
 
 def _closest(key: str, valid: set[str] | frozenset[str]) -> str:
@@ -117,10 +124,14 @@ def redact(container: Any) -> Any:
     return container
 
 
-def redact_argument(arg: str) -> str:
-    """`trainer.hub_token=abc` -> `trainer.hub_token=<redacted>`; other arguments unchanged."""
-    key, sep, _ = arg.partition("=")
-    return f"{key}={REDACTED}" if sep and is_secret_key(key.rsplit(".", 1)[-1]) else arg
+def redact_overrides(args: list[str]) -> list[str]:
+    """Command-line arguments with the values of secret-looking `key=value` pairs replaced."""
+    redacted = []
+    for arg in args:
+        key, sep, _ = arg.partition("=")
+        secret = sep and is_secret_key(key.lstrip("+~").rsplit(".", 1)[-1])
+        redacted.append(f"{key}={REDACTED}" if secret else arg)
+    return redacted
 
 
 def secret_values(cfg: DictConfig) -> set[str]:

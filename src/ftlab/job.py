@@ -45,7 +45,10 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         else:
             validate(cfg)
             write_text_atomic(run_dir / CONFIG_FILE, resolved_yaml(cfg))
-            write_json(run_dir / ENV_FILE, environment_record())
+            write_json(
+                run_dir / ENV_FILE,
+                environment_record(seed=cfg.trainer.get("seed"), overrides=_hydra_overrides()),
+            )
             write_status(run_dir, "running")
         from ftlab.train import train
 
@@ -83,6 +86,13 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     write_status(run_dir, "completed", seconds=round(seconds, 1))
     print(summary_table(metrics, run_dir, seconds))
     return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
+
+
+def _hydra_overrides() -> list[str]:
+    """This job's command-line overrides (one job's values in a sweep); [] outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def summary_table(metrics: dict[str, dict[str, float]], run_dir: Path, seconds: float) -> str:

@@ -14,12 +14,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ftlab.config import REDACTED, redact_argument
+from ftlab.config import REDACTED, redact_overrides
 
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.json"
 ENV_FILE = "env.json"
 CONFIG_FILE = "config.yaml"
+TRAIN_LOG_FILE = "train_log.json"
 
 _PACKAGES = (
     "ftlab",
@@ -32,6 +33,7 @@ _PACKAGES = (
     "seqeval",
     "peft",
     "wandb",
+    "tensorboard",
 )
 
 
@@ -79,7 +81,10 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
-def environment_record(world_size: int = 1) -> dict[str, Any]:
+def environment_record(
+    world_size: int = 1, seed: int | None = None, overrides: list[str] | None = None
+) -> dict[str, Any]:
+    """What reproducing the run needs: command, overrides, code version, packages, seed."""
     versions = {}
     for name in _PACKAGES:
         try:
@@ -88,7 +93,8 @@ def environment_record(world_size: int = 1) -> dict[str, Any]:
             continue
     status = _git("status", "--porcelain")
     return {
-        "command": [sys.executable, *(redact_argument(arg) for arg in sys.argv)],
+        "command": redact_overrides([sys.executable, *sys.argv]),
+        "overrides": redact_overrides(overrides or []),
         "cwd": os.getcwd(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
@@ -96,6 +102,7 @@ def environment_record(world_size: int = 1) -> dict[str, Any]:
         "packages": versions,
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
+        "seed": seed,
         "world_size": world_size,
     }
 

@@ -18,9 +18,10 @@ from ftlab.config import training_arguments_kwargs
 from ftlab.errors import FtlabError, RunInterrupted
 from ftlab.guards import check_model_fits
 from ftlab.models import load_model, load_tokenizer, resolve_model_source
-from ftlab.records import METRICS_FILE, write_json
+from ftlab.records import METRICS_FILE, TRAIN_LOG_FILE, write_json
 from ftlab.resume import last_checkpoint
 from ftlab.tasks import build_task
+from ftlab.tracking import check_tracker_packages, wandb_run, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,30 @@ def _early_stopping(cfg: DictConfig) -> list[Any]:
     ]
 
 
+def _fit(
+    trainer: Any,
+    run_dir: Path,
+    resume_from: Path | None,
+    non_finite: Any,
+    on_signal: Any,
+) -> dict[str, float]:
+    """`trainer.train()`, where Ctrl-C / SIGTERM saves a checkpoint and a NaN loss fails."""
+    on_signal.install()
+    try:
+        output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    finally:
+        on_signal.uninstall()
+    if non_finite.bad_step is not None:
+        raise FtlabError(
+            f"the training loss became NaN/inf by step {non_finite.bad_step}; stopped before "
+            f"saving that state (last good checkpoint: {last_checkpoint(run_dir) or 'none'}); "
+            "lower optimizer.learning_rate or check the data"
+        )
+    if on_signal.received is not None:
+        raise RunInterrupted(on_signal.received)
+    return output.metrics
+
+
 def train(
     cfg: DictConfig, run_dir: Path, resume_from: Path | None = None
 ) -> dict[str, dict[str, float]]:
@@ -61,6 +86,7 @@ def train(
     task = build_task(cfg.task)
     source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
     _check_hardware(cfg)
+    check_tracker_packages(cfg)
 
     from transformers import AutoConfig, Trainer, TrainingArguments, set_seed
 
@@ -87,45 +113,36 @@ def train(
     args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
     non_finite, on_signal = StopOnNonFiniteLoss(), CheckpointOnSignal()
     mixed = args.bf16 or args.fp16
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
-        processing_class=tokenizer,
-        data_collator=task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None),
-        compute_metrics=task.compute_metrics,
-        callbacks=[*_early_stopping(cfg), non_finite, on_signal],
-    )
-    log.info(
-        "train %d / validation %d / test %d examples, %d labels; data ready in %.1fs",
-        len(tokenized["train"]),
-        len(tokenized["validation"]),
-        len(tokenized["test"]),
-        len(getattr(task, "label_list", [])),
-        data_seconds,
-    )
-    on_signal.install()
-    try:
-        train_metrics = trainer.train(
-            resume_from_checkpoint=str(resume_from) if resume_from else None
-        ).metrics
-    finally:
-        on_signal.uninstall()
-    if non_finite.bad_step is not None:
-        raise FtlabError(
-            f"the training loss became NaN/inf by step {non_finite.bad_step}; stopped before "
-            f"saving that state (last good checkpoint: {last_checkpoint(run_dir) or 'none'}); "
-            "lower optimizer.learning_rate or check the data"
+    # started before the Trainer, so its WandbCallback logs into this run (ftlab.tracking)
+    with wandb_run(cfg, run_dir, main_process=args.process_index == 0) as tracker:
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=tokenized["train"],
+            eval_dataset=tokenized["validation"],
+            processing_class=tokenizer,
+            data_collator=task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None),
+            compute_metrics=task.compute_metrics,
+            callbacks=[*_early_stopping(cfg), non_finite, on_signal],
         )
-    if on_signal.received is not None:
-        raise RunInterrupted(on_signal.received)
-    validation = trainer.evaluate(metric_key_prefix="eval")
-    test = trainer.predict(tokenized["test"], metric_key_prefix="test")
-    metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
+        log.info(
+            "train %d / validation %d / test %d examples, %d labels; data ready in %.1fs",
+            len(tokenized["train"]),
+            len(tokenized["validation"]),
+            len(tokenized["test"]),
+            len(getattr(task, "label_list", [])),
+            data_seconds,
+        )
+        train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
+        validation = trainer.evaluate(metric_key_prefix="eval")
+        test = trainer.predict(tokenized["test"], metric_key_prefix="test")
+        metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
+        write_summary(tracker, metrics)
 
     if trainer.is_world_process_zero():
         trainer.save_model(str(run_dir / "model"))
         task.write_predictions(raw["test"], test.predictions, run_dir)
         write_json(run_dir / METRICS_FILE, metrics)
+        # every logged loss / eval metric by step: the report draws learning curves from it
+        write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
     return metrics

@@ -23,7 +23,8 @@ FTLAB_KEYS: dict[str, frozenset[str]] = {
     "scheduler": frozenset(),
     "hardware": frozenset({"require_cuda"}),
     "trainer": frozenset({"early_stopping_patience", "early_stopping_threshold"}),
-    "logger": frozenset(),
+    # one section per tracker, named after its `report_to` integration (ftlab.tracking)
+    "logger": frozenset({"wandb", "tensorboard"}),
 }
 
 # Fields ftlab sets itself from the run; a user value would be silently wrong.

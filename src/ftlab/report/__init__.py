@@ -1,0 +1,66 @@
+"""`python -m ftlab.report [FOLDER]`: a leaderboard of the runs under a folder.
+
+Reads every run directory (config.yaml, status.json, metrics.json, train_log.json),
+groups completed runs by configuration, aggregates seeds as mean ± std, and writes a
+markdown table (stdout), leaderboard.csv and report.html with plots. Failed and
+unfinished runs are listed apart and never averaged in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ftlab.errors import FtlabError
+from ftlab.report.html import learning_curves, page, sweep_plots
+from ftlab.report.leaderboard import formatted, leaderboard, markdown
+from ftlab.report.runs import find_runs, runs_table
+
+LEADERBOARD_CSV = "leaderboard.csv"
+REPORT_HTML = "report.html"
+_RUN_COLUMNS = {"run", "task", "model", "config", "seed", "metric", "validation", "test"}
+
+
+def build_report(root: Path, out_dir: Path) -> str:
+    """Write leaderboard.csv and report.html into `out_dir`; return the markdown summary."""
+    runs = find_runs(root)
+    if not runs:
+        raise FtlabError(
+            f"no runs under {root}: give the folder that holds run directories "
+            "(python -m ftlab.report experiments)"
+        )
+    completed = [run for run in runs if run.status == "completed"]
+    problems = pd.DataFrame(
+        [
+            {
+                "run": str(run.path),
+                "status": run.status,
+                "task": run.config.get("task.name"),
+                "model": run.config.get("model.name"),
+                "error": run.error or "",
+            }
+            for run in runs
+            if run.status != "completed"
+        ]
+    )
+    table = runs_table(completed)
+    board = leaderboard(table) if len(table) else pd.DataFrame()
+    shown = formatted(board) if len(board) else pd.DataFrame()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    board.to_csv(out_dir / LEADERBOARD_CSV, index=False)
+    images = {}
+    if len(table):
+        labels = {row.run: f"{row.config} seed={row.seed}".strip() for row in table.itertuples()}
+        images.update(learning_curves(completed, labels))
+        images.update(sweep_plots(table, [c for c in table.columns if c not in _RUN_COLUMNS]))
+    (out_dir / REPORT_HTML).write_text(page(shown, problems, images, str(root)), encoding="utf-8")
+
+    lines = [markdown(shown) if len(shown) else "No completed runs."]
+    if len(problems):
+        lines.append(f"\n{len(problems)} run(s) not completed (not averaged in):")
+        lines += [
+            f"- {row.status}: {row.run} {row.error}".rstrip() for row in problems.itertuples()
+        ]
+    return "\n".join(lines)

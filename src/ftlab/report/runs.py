@@ -1,0 +1,115 @@
+"""Find the runs under a folder and read what each one recorded into one table row."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from ftlab.records import CONFIG_FILE, METRICS_FILE, STATUS_FILE, TRAIN_LOG_FILE
+
+# Config keys that never change a result: where a run is written and how it is displayed.
+# The seed is left out too: it is what the leaderboard aggregates over.
+NOT_A_SETTING = ("output_root", "trainer.seed", "trainer.disable_tqdm", "logger.")
+
+
+@dataclass
+class Run:
+    """One run directory: its status, flattened resolved config, metrics and log history."""
+
+    path: Path
+    status: str
+    config: dict[str, Any]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def main_metric(self) -> str:
+        return str(self.config.get("task.main_metric", "accuracy"))
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists become strings so they can be compared and grouped."""
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: str(node) if isinstance(node, list) else node}
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    """A run that is still running or died early may lack a file (or have a torn one)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+def find_runs(root: Path) -> list[Run]:
+    """Every directory under `root` that holds a run's config.yaml, in path order."""
+    runs = []
+    for config_path in sorted(root.rglob(CONFIG_FILE)):
+        run_dir = config_path.parent
+        if config_path.parent.name == ".hydra" or not (run_dir / STATUS_FILE).exists():
+            continue  # Hydra's own copy of the unresolved config, or not an ftlab run
+        status = _read_json(run_dir / STATUS_FILE, {})
+        runs.append(
+            Run(
+                path=run_dir,
+                status=str(status.get("status", "unknown")),
+                error=status.get("error"),
+                config=_flatten(yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}),
+                metrics=_read_json(run_dir / METRICS_FILE, {}),
+                log_history=_read_json(run_dir / TRAIN_LOG_FILE, []),
+            )
+        )
+    return runs
+
+
+def varying_settings(runs: list[Run]) -> list[str]:
+    """The config keys whose values differ between runs: what tells configurations apart."""
+    keys = sorted({key for run in runs for key in run.config})
+    return [
+        key
+        for key in keys
+        if not key.startswith(NOT_A_SETTING)
+        and len({repr(run.config.get(key)) for run in runs}) > 1
+    ]
+
+
+def runs_table(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: task, model, the settings that tell it apart, seed, main metric.
+
+    Settings are compared within each (task, model) pair, so two tasks' many different
+    task keys do not clutter every configuration's name.
+    """
+    groups: dict[tuple[Any, Any], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.config.get("task.name"), run.config.get("model.name")), []).append(
+            run
+        )
+    rows = []
+    for (task, model), members in groups.items():
+        settings = varying_settings(members)
+        for run in members:
+            metric = run.main_metric
+            rows.append(
+                {
+                    "run": str(run.path),
+                    "task": task,
+                    "model": model,
+                    "config": " ".join(f"{key}={run.config.get(key)}" for key in settings),
+                    **{key: run.config.get(key) for key in settings},
+                    "seed": run.config.get("trainer.seed"),
+                    "metric": metric,
+                    "validation": run.metrics.get("validation", {}).get(f"eval_{metric}"),
+                    "test": run.metrics.get("test", {}).get(f"test_{metric}"),
+                }
+            )
+    return pd.DataFrame(rows)

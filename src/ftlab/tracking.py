@@ -1,0 +1,188 @@
+"""Experiment trackers: which Trainer integrations a run reports to, and its W&B run.
+
+`logger=wandb`, `logger=tensorboard` and `logger=[wandb,tensorboard]` each add a section
+named after the transformers integration to the `logger` group; `report_to` is computed
+from the sections present, so selecting several logger configs merges cleanly.
+
+ftlab starts the W&B run itself, before the Trainer exists, so that the run carries
+ftlab's names (run directory, sweep, task) and the nested resolved config; transformers'
+`WandbCallback` finds the active `wandb.run` and logs into it instead of making its own.
+Without credentials or network the run goes offline instead of prompting or hanging.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import netrc
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from omegaconf import DictConfig, OmegaConf
+
+from ftlab.config import redact
+from ftlab.errors import FtlabError
+
+log = logging.getLogger(__name__)
+
+# logger sections that name a transformers `report_to` integration
+TRACKERS = ("wandb", "tensorboard")
+# the config groups whose choices become W&B tags
+TAGGED_GROUPS = ("task", "model", "optimizer", "hardware")
+_DEFAULT_BASE_URL = "https://api.wandb.ai"
+
+
+def report_to(*, _parent_: DictConfig) -> list[str]:
+    """Resolver `${report_to:}`: the trackers whose sections the logger config holds."""
+    return [name for name in TRACKERS if name in _parent_]
+
+
+def check_tracker_packages(cfg: DictConfig) -> None:
+    """Fail before any loading when a selected tracker's package is not installed."""
+    for name in TRACKERS:
+        if name in (cfg.get("logger") or {}) and importlib.util.find_spec(name) is None:
+            raise FtlabError(
+                f"logger={name} needs the {name} package: pip install 'ftlab[{name}]' "
+                "(make install includes it), or use logger=none"
+            )
+
+
+def _hydra_choices() -> dict[str, str]:
+    """Hydra's group choices (`task: intent`, ...), or {} when composed without @hydra.main."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if isinstance(v, str)}
+
+
+def _sweep_name() -> str | None:
+    """The sweep directory's name in a Hydra multirun: one W&B group per sweep."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir).name
+
+
+def tags(cfg: DictConfig) -> list[str]:
+    """`group:choice` for the main groups, then the config's own `logger.wandb.tags`.
+
+    Falls back to the config's values (task and model names, the optimizer) when Hydra's
+    choices are not available, as in workers and in-process composition.
+    """
+    choices = _hydra_choices()
+    fallback = {
+        "task": cfg.task.get("name"),
+        "model": cfg.model.get("name"),
+        "optimizer": cfg.optimizer.get("optim"),
+    }
+    found = [
+        f"{group}:{choices.get(group) or fallback.get(group)}"
+        for group in TAGGED_GROUPS
+        if choices.get(group) or fallback.get(group)
+    ]
+    return found + [str(tag) for tag in cfg.logger.wandb.get("tags") or []]
+
+
+def _has_credentials(base_url: str) -> bool:
+    """An API key in the environment or in ~/.netrc (or $NETRC) for the W&B host."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    try:
+        return netrc.netrc(path).authenticators(urlsplit(base_url).hostname or "") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def _reachable(base_url: str, timeout: float = 3.0) -> bool:
+    parts = urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def wandb_mode(requested: str) -> tuple[str, str | None]:
+    """The W&B mode to use, and why it is offline when `auto` chose offline.
+
+    `auto` is online only with credentials and a reachable server: wandb itself would
+    prompt for a key (forever, on a terminal) or fail without them.
+    """
+    base_url = os.environ.get("WANDB_BASE_URL", _DEFAULT_BASE_URL)
+    if requested == "online" and not _has_credentials(base_url):
+        raise FtlabError(
+            "logger.wandb.mode=online needs a W&B API key: run `wandb login` or set "
+            "WANDB_API_KEY, or use logger.wandb.mode=auto to log offline"
+        )
+    if requested != "auto":
+        return requested, None
+    if not _has_credentials(base_url):
+        return "offline", "no W&B API key"
+    if not _reachable(base_url):
+        return "offline", f"{urlsplit(base_url).hostname} is unreachable"
+    return "online", None
+
+
+@contextmanager
+def wandb_run(cfg: DictConfig, run_dir: Path, main_process: bool) -> Iterator[Any]:
+    """The W&B run for one job (None when W&B is off or on ranks other than 0).
+
+    The run is finished when the block ends, failed or not, so each job of a multirun
+    gets its own finished run before the next job starts.
+    """
+    section = cfg.logger.get("wandb")
+    if section is None or not main_process:
+        yield None
+        return
+    mode, why_offline = wandb_mode(str(section.get("mode") or "auto"))
+    import wandb
+
+    run = wandb.init(
+        project=section.get("project"),
+        entity=section.get("entity"),
+        name=run_dir.name,
+        group=section.get("group") or _sweep_name(),
+        job_type=cfg.task.get("name"),
+        tags=tags(cfg),
+        config=redact(OmegaConf.to_container(cfg, resolve=True)),
+        dir=str(run_dir),
+        mode=mode,
+        reinit="finish_previous",
+    )
+    if why_offline:
+        log.warning(
+            "W&B is offline (%s): the run is saved in %s; upload it later with `wandb sync %s`",
+            why_offline,
+            run.settings.sync_dir,
+            run.settings.sync_dir,
+        )
+    try:
+        yield run
+    except BaseException:
+        run.finish(exit_code=1)
+        raise
+    run.finish()
+
+
+def write_summary(run: Any, metrics: dict[str, dict[str, float]]) -> None:
+    """Final validation and test metrics into the run summary (`eval/accuracy`, `test/...`)."""
+    if run is None:
+        return
+    for prefix, split in (("eval_", "validation"), ("test_", "test")):
+        run.summary.update(
+            {
+                f"{prefix[:-1]}/{name.removeprefix(prefix)}": value
+                for name, value in metrics[split].items()
+                if isinstance(value, (int, float))
+            }
+        )
