@@ -11,10 +11,19 @@ from omegaconf import DictConfig
 
 from ftlab.config import resolved_yaml, validate
 from ftlab.errors import FtlabError
+from ftlab.hardware import (
+    LaunchPlan,
+    cpu_ranks_without_gpus,
+    deepspeed_config,
+    deepspeed_path,
+    launch_plan,
+)
 from ftlab.records import (
     CONFIG_FILE,
     ENV_FILE,
+    METRICS_FILE,
     environment_record,
+    read_json,
     write_json,
     write_status,
     write_text_atomic,
@@ -33,12 +42,13 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     started = time.time()
     try:
         validate(cfg)
-        write_text_atomic(run_dir / CONFIG_FILE, resolved_yaml(cfg))
-        write_json(run_dir / ENV_FILE, environment_record())
+        plan = launch_plan(cfg.hardware)
+        cpu_ranks_without_gpus(cfg, plan)
+        _write_run_files(cfg, plan, run_dir)
+        if not plan.main_machine:
+            return _run_secondary_machine(plan, run_dir)
         write_status(run_dir, "running")
-        from ftlab.train import train
-
-        metrics = train(cfg, run_dir)
+        metrics = _train(cfg, plan, run_dir)
     except FtlabError as exc:
         write_status(run_dir, "failed", error=str(exc), seconds=round(time.time() - started, 1))
         log.error("%s", exc)
@@ -59,6 +69,40 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     write_status(run_dir, "completed", seconds=round(seconds, 1))
     print(summary_table(metrics, run_dir, seconds))
     return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
+
+
+def _write_run_files(cfg: DictConfig, plan: LaunchPlan, run_dir: Path) -> None:
+    """What every rank reads (the resolved config, DeepSpeed's JSON), and machine 0's env.json.
+
+    Every machine of a multi-machine run is started with the same overrides (and the same
+    `hydra.run.dir`), so each writes the same config for its own ranks.
+    """
+    write_text_atomic(run_dir / CONFIG_FILE, resolved_yaml(cfg))
+    deepspeed = deepspeed_config(cfg.hardware)
+    if deepspeed is not None:
+        write_json(deepspeed_path(run_dir), deepspeed)
+    if plan.main_machine:
+        write_json(run_dir / ENV_FILE, environment_record(world_size=plan.world_size))
+
+
+def _train(cfg: DictConfig, plan: LaunchPlan, run_dir: Path) -> dict[str, dict[str, float]]:
+    """In this process for one process in all, else through `accelerate launch`."""
+    if not plan.distributed:
+        from ftlab.train import train
+
+        return train(cfg, run_dir)
+    from ftlab.launch import run_workers
+
+    run_workers(plan, run_dir)
+    return read_json(run_dir / METRICS_FILE)  # written by rank 0
+
+
+def _run_secondary_machine(plan: LaunchPlan, run_dir: Path) -> None:
+    """Machines 1..N-1 start their ranks; rank 0 on machine 0 writes status, metrics, model."""
+    from ftlab.launch import run_workers
+
+    run_workers(plan, run_dir)
+    print(f"machine {plan.machine_rank}: its ranks finished; machine 0 holds the results")
 
 
 def summary_table(metrics: dict[str, dict[str, float]], run_dir: Path, seconds: float) -> str:

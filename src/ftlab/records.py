@@ -18,6 +18,8 @@ STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.json"
 ENV_FILE = "env.json"
 CONFIG_FILE = "config.yaml"
+LOG_FILE = "run.log"  # Hydra's job log (the job is named after the ftlab.run module)
+RANK_FILE = "rank-{rank}.json"
 
 _PACKAGES = (
     "ftlab",
@@ -52,6 +54,13 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def update_json(path: Path, **fields: Any) -> None:
+    """Add or replace top-level fields of a JSON record (created when missing)."""
+    record = read_json(path) if path.exists() else {}
+    record.update(fields)
+    write_json(path, record)
 
 
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:
