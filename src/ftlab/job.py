@@ -13,6 +13,7 @@ from ftlab.config import resolved_yaml, validate
 from ftlab.errors import FtlabError
 from ftlab.hardware import (
     LaunchPlan,
+    check_cuda,
     cpu_ranks_without_gpus,
     deepspeed_config,
     deepspeed_path,
@@ -42,6 +43,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     started = time.time()
     try:
         validate(cfg)
+        check_cuda(cfg.hardware)  # before anything loads or launches
         plan = launch_plan(cfg.hardware)
         cpu_ranks_without_gpus(cfg, plan)
         _write_run_files(cfg, plan, run_dir)

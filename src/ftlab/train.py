@@ -18,7 +18,6 @@ from omegaconf import DictConfig
 
 from ftlab.config import config_digest, training_arguments_kwargs
 from ftlab.errors import FtlabError
-from ftlab.hardware import check_cuda
 from ftlab.models import load_model, load_tokenizer, resolve_model_source
 from ftlab.records import ENV_FILE, METRICS_FILE, RANK_FILE, update_json, write_json
 from ftlab.tasks import build_task
@@ -87,7 +86,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, dict[str, float]]:
     """
     task = build_task(cfg.task)
     source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
-    check_cuda(cfg.hardware)
 
     from transformers import Trainer, TrainingArguments, set_seed
 
