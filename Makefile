@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.ftlab-installed
 # Everything below runs offline: models and data come from installed packages.
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=disabled
 
-.PHONY: help install demo test test-slow lint format clean
+.PHONY: help install demo test test-slow bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,13 +32,16 @@ test: install  ## the fast offline test suite
 test-slow: install  ## the slow checks too (full data sets)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
 
+bench: install  ## training samples/s, 1 process against 2 (CPU, gloo) -> experiments/BENCHMARKS.md
+	$(OFFLINE) $(BIN)/python benchmarks/throughput.py
+
 lint: install  ## ruff
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: install  ## ruff, fixing what it can
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 clean:  ## remove the virtual environment and local run outputs
 	rm -rf $(VENV) experiments/runs experiments/multirun

@@ -28,7 +28,8 @@ from ftlab.records import read_json, write_json, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-ACCELERATE_FILE = "accelerate.yaml"
+# one per machine: the machines of a multi-machine run share the run directory
+ACCELERATE_FILE = "accelerate-machine{machine_rank}.yaml"
 WORKER_MODULE = "ftlab.worker"
 RANK_ERROR = "rank-{rank}.error"
 
@@ -58,14 +59,14 @@ def accelerate_config(plan: LaunchPlan) -> dict[str, Any]:
     }
 
 
-def launch_command(run_dir: Path) -> list[str]:
+def launch_command(config_file: Path, run_dir: Path) -> list[str]:
     """`accelerate launch` (from this interpreter's environment) on the worker module."""
     return [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(run_dir / ACCELERATE_FILE),
+        str(config_file),
         "--module",
         WORKER_MODULE,
         str(run_dir),
@@ -74,8 +75,9 @@ def launch_command(run_dir: Path) -> list[str]:
 
 def run_workers(plan: LaunchPlan, run_dir: Path) -> None:
     """Start this machine's ranks and wait; a failed rank raises FtlabError with its error."""
-    write_text_atomic(run_dir / ACCELERATE_FILE, yaml.safe_dump(accelerate_config(plan)))
-    command = launch_command(run_dir)
+    config_file = run_dir / ACCELERATE_FILE.format(machine_rank=plan.machine_rank)
+    write_text_atomic(config_file, yaml.safe_dump(accelerate_config(plan)))
+    command = launch_command(config_file, run_dir)
     log.info(
         "starting %d processes on this machine (%d in all, machine %d of %d): %s",
         plan.num_processes,
