@@ -1,7 +1,10 @@
-"""Compose ftlab configs in-process, exactly as `python -m ftlab.run` does."""
+"""Compose ftlab configs in-process, exactly as `python -m ftlab.run` does, or run it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -32,3 +35,18 @@ def compose_config(overrides: list[str], hydra_config: bool = False) -> DictConf
 
 def local_data(files: dict[str, Path]) -> list[str]:
     return [f"task.{split}_file={path}" for split, path in files.items()]
+
+
+def ftlab(
+    *args: str, cwd: Path, env: dict | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess:
+    """`python -m ftlab.run ARGS` in a subprocess, as a user runs it (stdin closed)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ftlab.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )

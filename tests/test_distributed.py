@@ -5,14 +5,11 @@ processes (2 CPU ranks, gloo) launched through `accelerate launch`, tiny BERT, r
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import compose_config, local_data
+from helpers import compose_config, ftlab, local_data
 
 from ftlab.config import training_arguments_kwargs, validate
 from ftlab.errors import FtlabError
@@ -37,18 +34,6 @@ SHORT = [
 ]
 
 
-def ftlab_run(*args: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ftlab.run", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env=os.environ.copy(),
-    )
-
-
 def _only_run_dir(root: Path) -> Path:
     runs = [p for p in (root / "experiments/runs/intent").glob("*/*") if p.is_dir()]
     assert len(runs) == 1, runs
@@ -61,7 +46,7 @@ def two_process_run(
 ) -> Path:
     """2 ranks, 16 per device, no accumulation: an effective batch of 32."""
     cwd = tmp_path_factory.mktemp("ddp")
-    result = ftlab_run(
+    result = ftlab(
         "hardware=ddp",
         "hardware.num_processes=2",
         f"model.name_or_path={tiny_model_dir}",
@@ -70,6 +55,7 @@ def two_process_run(
         "trainer.per_device_train_batch_size=16",
         "trainer.gradient_accumulation_steps=1",
         cwd=cwd,
+        timeout=240,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return _only_run_dir(cwd)
@@ -138,7 +124,7 @@ def test_a_failing_rank_fails_the_whole_run_quickly(
     run_dir = tmp_path / "run"
     (run_dir / "checkpoint-2" / "rng_state_1.pth").mkdir(parents=True)
     started = time.monotonic()
-    result = ftlab_run(
+    result = ftlab(
         "hardware=ddp",
         "hardware.num_processes=2",
         f"model.name_or_path={tiny_model_dir}",
@@ -148,6 +134,7 @@ def test_a_failing_rank_fails_the_whole_run_quickly(
         "trainer.save_steps=2",
         f"hydra.run.dir={run_dir}",
         cwd=tmp_path,
+        timeout=240,
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stderr[-4000:]
@@ -222,7 +209,7 @@ def test_bad_launch_keys_name_the_fix(overrides: list, message: str) -> None:
     reason="DeepSpeed is installed",
 )
 def test_deepspeed_missing_is_one_line(tmp_path: Path) -> None:
-    result = ftlab_run(
+    result = ftlab(
         "hardware=deepspeed_zero2",
         "hardware.num_processes=2",
         "hardware.require_cuda=false",

@@ -106,13 +106,13 @@ def write_rank_error(run_dir: Path, rank: int, exc: BaseException) -> None:
         {
             "rank": rank,
             "time": time.time(),
-            "error": rank_error_line(exc),
+            "error": _error_line(exc),
             "traceback": "".join(traceback.format_exception(exc)),
         },
     )
 
 
-def rank_error_line(exc: BaseException) -> str:
+def _error_line(exc: BaseException) -> str:
     """FtlabError messages as they are; anything else with its type, as in a traceback."""
     if isinstance(exc, FtlabError):
         return str(exc)

@@ -16,9 +16,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from ftlab.errors import FtlabError
-from ftlab.launch import rank_error_line, write_rank_error
+from ftlab.launch import write_rank_error
 from ftlab.records import CONFIG_FILE, LOG_FILE
 
+log = logging.getLogger("ftlab.worker")
 LOG_FORMAT = "[%(asctime)s][rank {rank}][%(name)s][%(levelname)s] - %(message)s"
 
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException as exc:
         write_rank_error(run_dir, rank, exc)
         if isinstance(exc, FtlabError):
-            print(f"ftlab: error: rank {rank}: {rank_error_line(exc)}", file=sys.stderr)
+            # one line here; the parent prints the run's `ftlab: error:` line from the file
+            log.error("%s", exc)
             sys.exit(1)
         raise
 
