@@ -5,6 +5,8 @@ processes (2 CPU ranks, gloo) launched through `accelerate launch`, tiny BERT, r
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -146,6 +148,53 @@ def test_a_failing_rank_fails_the_whole_run_quickly(
     assert status["error"].startswith("rank 1 failed: ") and "Is a directory" in status["error"]
     assert "_save_rng_state" in read_json(run_dir / "rank-1.error")["traceback"]
     assert not (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_two_machines_on_localhost_make_one_run(
+    tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    """The multi-machine path for real: two launchers (machine ranks 0 and 1) of one process
+    each, meeting at 127.0.0.1 and sharing one run directory, as two nodes would."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run_dir = tmp_path / "run"
+    machines = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ftlab.run",
+                "hardware=ddp",
+                "hardware.num_processes=1",
+                "hardware.num_machines=2",
+                f"hardware.machine_rank={rank}",
+                "hardware.main_process_ip=127.0.0.1",
+                f"hardware.main_process_port={port}",
+                f"model.name_or_path={tiny_model_dir}",
+                *local_data(intent_files),
+                *SHORT,
+                f"hydra.run.dir={run_dir}",
+            ],
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outcomes = [machine.communicate(timeout=300) for machine in machines]
+    assert [m.returncode for m in machines] == [0, 0], [err[-3000:] for _, err in outcomes]
+    ranks = [read_json(run_dir / f"rank-{r}.json") for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert ranks[0]["config_sha256"] == ranks[1]["config_sha256"]
+    assert read_json(run_dir / "status.json")["status"] == "completed"
+    assert read_json(run_dir / "env.json")["world_size"] == 2
+    assert (run_dir / "accelerate-machine1.yaml").is_file() and (run_dir / "metrics.json").is_file()
 
 
 # -- configs and launch plans: no processes started -------------------------------------

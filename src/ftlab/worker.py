@@ -35,11 +35,10 @@ def _setup_logging(run_dir: Path, rank: int) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
+def main() -> None:
+    if len(sys.argv) != 2:
         sys.exit("usage: python -m ftlab.worker RUN_DIR  (started by python -m ftlab.run)")
-    run_dir = Path(args[0])
+    run_dir = Path(sys.argv[1])
     rank = int(os.environ.get("RANK", "0"))  # set by the launcher for every rank
     _setup_logging(run_dir, rank)
     try:
