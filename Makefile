@@ -12,7 +12,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 # the folder `make report` reads: make report RUNS=experiments/multirun/<sweep>
 RUNS   ?= experiments
 
-.PHONY: help install demo test test-slow lint format report clean
+.PHONY: help install demo test test-slow bench lint format report clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,13 +35,16 @@ test: install  ## the fast offline test suite
 test-slow: install  ## the slow checks too (full data sets)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
 
+bench: install  ## training samples/s, 1 process against 2 (CPU, gloo) -> experiments/BENCHMARKS.md
+	$(OFFLINE) $(BIN)/python benchmarks/throughput.py
+
 lint: install  ## ruff
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 format: install  ## ruff, fixing what it can
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
 
 report: install  ## leaderboard of the runs under RUNS (markdown, leaderboard.csv, report.html)
 	$(BIN)/python -m ftlab.report $(RUNS)

@@ -1,7 +1,10 @@
-"""Compose ftlab configs in-process, exactly as `python -m ftlab.run` does."""
+"""Compose ftlab configs in-process, exactly as `python -m ftlab.run` does, or run it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -50,3 +53,18 @@ def tiny_run_overrides(model_dir: Path, files: dict) -> list[str]:
         "trainer.save_strategy=steps",
         "trainer.save_steps=3",
     ]
+
+
+def ftlab(
+    *args: str, cwd: Path, env: dict | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess:
+    """`python -m ftlab.run ARGS` in a subprocess, as a user runs it (stdin closed)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ftlab.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -10,22 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import ftlab
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def ftlab(
-    *args: str, cwd: Path, env: dict | None = None, timeout: int = 120
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ftlab.run", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_print_config_does_not_import_torch(tmp_path: Path) -> None:

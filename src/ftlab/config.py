@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import os
 import re
 import secrets
@@ -17,6 +18,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from ftlab.errors import FtlabError
+from ftlab.hardware import deepspeed_path
 from ftlab.training_fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_key
 
 MODEL_KEYS = frozenset(
@@ -101,6 +103,9 @@ def training_arguments_kwargs(cfg: DictConfig, output_dir: Path) -> dict[str, An
     for group in TRAINING_ARGS_GROUPS:
         values = OmegaConf.to_container(cfg.get(group) or {}, resolve=True)
         kwargs.update({k: v for k, v in values.items() if k not in FTLAB_KEYS[group]})
+    if cfg.hardware.get("zero_stage") is not None:
+        # written by the parent from the hardware keys (ftlab.hardware.deepspeed_config)
+        kwargs["deepspeed"] = str(deepspeed_path(output_dir))
     return kwargs
 
 
@@ -155,3 +160,8 @@ def secret_values(cfg: DictConfig) -> set[str]:
 def resolved_yaml(cfg: DictConfig) -> str:
     """The fully resolved config as yaml, secrets redacted."""
     return OmegaConf.to_yaml(redact(OmegaConf.to_container(cfg, resolve=True)))
+
+
+def config_digest(cfg: DictConfig) -> str:
+    """SHA-256 of the resolved config: equal digests on all ranks mean one shared config."""
+    return hashlib.sha256(resolved_yaml(cfg).encode("utf-8")).hexdigest()

@@ -11,10 +11,20 @@ from omegaconf import DictConfig, OmegaConf
 
 from ftlab.config import resolved_yaml, secret_values, validate
 from ftlab.errors import FtlabError, RunInterrupted
+from ftlab.hardware import (
+    LaunchPlan,
+    check_cuda,
+    cpu_ranks_without_gpus,
+    deepspeed_config,
+    deepspeed_path,
+    launch_plan,
+)
 from ftlab.records import (
     CONFIG_FILE,
     ENV_FILE,
+    METRICS_FILE,
     environment_record,
+    read_json,
     scrub_secrets,
     write_json,
     write_status,
@@ -36,23 +46,22 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     started = time.time()
     resume_from = None
     try:
-        if cfg.get("resume"):
+        resuming = bool(cfg.get("resume"))
+        if resuming:
             # the run's own saved config, not a fresh composition; its records stay as written
             cfg = OmegaConf.load(run_dir / CONFIG_FILE)
             resume_from = last_checkpoint(run_dir)
-            validate(cfg)
-            write_status(run_dir, "running", resumed_from=str(resume_from) if resume_from else None)
-        else:
-            validate(cfg)
-            write_text_atomic(run_dir / CONFIG_FILE, resolved_yaml(cfg))
-            write_json(
-                run_dir / ENV_FILE,
-                environment_record(seed=cfg.trainer.get("seed"), overrides=_hydra_overrides()),
-            )
-            write_status(run_dir, "running")
-        from ftlab.train import train
-
-        metrics = train(cfg, run_dir, resume_from=resume_from)
+        validate(cfg)
+        check_cuda(cfg.hardware)  # before anything loads or launches
+        plan = launch_plan(cfg.hardware)
+        cpu_ranks_without_gpus(cfg, plan)
+        if not resuming:
+            _write_run_files(cfg, plan, run_dir)
+        if not plan.main_machine:
+            return _run_secondary_machine(plan, run_dir, resume_from)
+        resumed = {"resumed_from": str(resume_from) if resume_from else None} if resuming else {}
+        write_status(run_dir, "running", **resumed)
+        metrics = _train(cfg, plan, run_dir, resume_from)
     except RunInterrupted as exc:
         write_status(
             run_dir,
@@ -93,6 +102,47 @@ def _hydra_overrides() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
 
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _write_run_files(cfg: DictConfig, plan: LaunchPlan, run_dir: Path) -> None:
+    """What every rank reads (the resolved config, DeepSpeed's JSON), and machine 0's env.json.
+
+    Every machine of a multi-machine run is started with the same overrides (and the same
+    `hydra.run.dir`), so each writes the same config for its own ranks.
+    """
+    write_text_atomic(run_dir / CONFIG_FILE, resolved_yaml(cfg))
+    deepspeed = deepspeed_config(cfg.hardware)
+    if deepspeed is not None:
+        write_json(deepspeed_path(run_dir), deepspeed)
+    if plan.main_machine:
+        record = environment_record(
+            world_size=plan.world_size,
+            seed=cfg.trainer.get("seed"),
+            overrides=_hydra_overrides(),
+        )
+        write_json(run_dir / ENV_FILE, record)
+
+
+def _train(
+    cfg: DictConfig, plan: LaunchPlan, run_dir: Path, resume_from: Path | None
+) -> dict[str, dict[str, float]]:
+    """In this process for one process in all, else through `accelerate launch`."""
+    if not plan.distributed:
+        from ftlab.train import train
+
+        return train(cfg, run_dir, resume_from=resume_from)
+    from ftlab.launch import run_workers
+
+    run_workers(plan, run_dir, resume_from)
+    return read_json(run_dir / METRICS_FILE)  # written by rank 0
+
+
+def _run_secondary_machine(plan: LaunchPlan, run_dir: Path, resume_from: Path | None) -> None:
+    """Machines 1..N-1 start their ranks; rank 0 on machine 0 writes status, metrics, model."""
+    from ftlab.launch import run_workers
+
+    run_workers(plan, run_dir, resume_from)
+    print(f"machine {plan.machine_rank}: its ranks finished; machine 0 holds the results")
 
 
 def summary_table(metrics: dict[str, dict[str, float]], run_dir: Path, seconds: float) -> str:

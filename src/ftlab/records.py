@@ -21,6 +21,8 @@ METRICS_FILE = "metrics.json"
 ENV_FILE = "env.json"
 CONFIG_FILE = "config.yaml"
 TRAIN_LOG_FILE = "train_log.json"
+LOG_FILE = "run.log"  # Hydra's job log (the job is named after the ftlab.run module)
+RANK_FILE = "rank-{rank}.json"
 
 _PACKAGES = (
     "ftlab",
@@ -60,6 +62,13 @@ def read_json(path: Path) -> Any:
 
 # Fields a status update carries over from the previous record (errors do not).
 _STATUS_KEPT = ("started", "resumed_from")
+
+
+def update_json(path: Path, **fields: Any) -> None:
+    """Add or replace top-level fields of a JSON record (created when missing)."""
+    record = read_json(path) if path.exists() else {}
+    record.update(fields)
+    write_json(path, record)
 
 
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:

@@ -7,6 +7,8 @@ TrainingArguments -> Trainer -> train -> evaluate -> predict -> save.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -14,11 +16,18 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from ftlab.config import training_arguments_kwargs
+from ftlab.config import config_digest, training_arguments_kwargs
 from ftlab.errors import FtlabError, RunInterrupted
 from ftlab.guards import check_model_fits
 from ftlab.models import load_model, load_tokenizer, resolve_model_source
-from ftlab.records import METRICS_FILE, TRAIN_LOG_FILE, write_json
+from ftlab.records import (
+    ENV_FILE,
+    METRICS_FILE,
+    RANK_FILE,
+    TRAIN_LOG_FILE,
+    update_json,
+    write_json,
+)
 from ftlab.resume import last_checkpoint
 from ftlab.tasks import build_task
 from ftlab.tracking import check_tracker_packages, wandb_run, write_summary
@@ -26,14 +35,44 @@ from ftlab.tracking import check_tracker_packages, wandb_run, write_summary
 log = logging.getLogger(__name__)
 
 
-def _check_hardware(cfg: DictConfig) -> None:
-    import torch
+def _record_rank(cfg: DictConfig, args: Any, run_dir: Path) -> None:
+    """Each rank records what it sees (world size, config hash); rank 0 also updates env.json.
 
-    if cfg.hardware.get("require_cuda") and not torch.cuda.is_available():
+    The world size comes from the initialised process group, not from the config, so the
+    record shows how many processes really trained.
+    """
+    launched = int(os.environ.get("WORLD_SIZE", "1"))  # set by the launcher
+    if args.world_size != launched:
         raise FtlabError(
-            "this hardware config needs a CUDA device and none is visible; "
-            "use hardware=cpu or hardware=auto"
+            f"this rank was started as one of {launched} processes but joined a group of "
+            f"{args.world_size}; on a machine without GPUs set hardware.use_cpu=true"
         )
+    write_json(
+        run_dir / RANK_FILE.format(rank=args.process_index),
+        {
+            "rank": args.process_index,
+            "local_rank": args.local_process_index,
+            "world_size": args.world_size,
+            "device": str(args.device),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "config_sha256": config_digest(cfg),
+        },
+    )
+    if args.process_index != 0:
+        return
+    # train_batch_size is per process (per device, times the GPUs of a DataParallel process)
+    effective = args.train_batch_size * args.world_size * args.gradient_accumulation_steps
+    log.info(
+        "effective train batch size %d = %d per process x %d processes x %d accumulation steps",
+        effective,
+        args.train_batch_size,
+        args.world_size,
+        args.gradient_accumulation_steps,
+    )
+    update_json(
+        run_dir / ENV_FILE, world_size=args.world_size, effective_train_batch_size=effective
+    )
 
 
 def _early_stopping(cfg: DictConfig) -> list[Any]:
@@ -85,7 +124,6 @@ def train(
     """
     task = build_task(cfg.task)
     source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
-    _check_hardware(cfg)
     check_tracker_packages(cfg)
 
     from transformers import AutoConfig, Trainer, TrainingArguments, set_seed
@@ -96,21 +134,31 @@ def train(
     warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
 
     set_seed(int(cfg.trainer.seed))
+    # Before data and model: this joins the process group of a multi-process run (so rank 0
+    # can tokenize first), and DeepSpeed ZeRO-3 must be set up before the model is created.
+    args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
+    _record_rank(cfg, args, run_dir)
     started = time.perf_counter()
-    raw = task.prepare()
-    tokenizer = load_tokenizer(source, cfg.model)
-    check_model_fits(
-        source,
-        AutoConfig.from_pretrained(source, revision=cfg.model.get("revision")),
-        tokenizer,
-        task,
-        bool(cfg.model.ignore_mismatched_sizes),
-    )
-    tokenized = task.tokenize(raw, tokenizer)
+    # rank 0 (of each machine) fills the tokenization cache; the other ranks then read it
+    with args.main_process_first(desc="data and tokenization"):
+        raw = task.prepare()
+        tokenizer = load_tokenizer(source, cfg.model)
+        check_model_fits(
+            source,
+            AutoConfig.from_pretrained(source, revision=cfg.model.get("revision")),
+            tokenizer,
+            task,
+            bool(cfg.model.ignore_mismatched_sizes),
+        )
+        tokenized = task.tokenize(raw, tokenizer)
     data_seconds = time.perf_counter() - started
 
     model = load_model(source, cfg.model, task.model_class, **task.model_kwargs())
-    args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
+    # The classification heads return a mean loss and ignore `num_items_in_batch`. Left to
+    # guess from `forward(**kwargs)`, the Trainer would multiply that mean by the number of
+    # processes and skip dividing it by the accumulation steps: losses and gradients would
+    # grow with world size and gradient_accumulation_steps (measured: 2x at either = 2).
+    model.accepts_loss_kwargs = False
     non_finite, on_signal = StopOnNonFiniteLoss(), CheckpointOnSignal()
     mixed = args.bf16 or args.fp16
     # started before the Trainer, so its WandbCallback logs into this run (ftlab.tracking)
@@ -139,8 +187,9 @@ def train(
         metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
         write_summary(tracker, metrics)
 
+    # every rank: FSDP and DeepSpeed gather the sharded weights; only rank 0 writes them
+    trainer.save_model(str(run_dir / "model"))
     if trainer.is_world_process_zero():
-        trainer.save_model(str(run_dir / "model"))
         task.write_predictions(raw["test"], test.predictions, run_dir)
         write_json(run_dir / METRICS_FILE, metrics)
         # every logged loss / eval metric by step: the report draws learning curves from it

@@ -21,7 +21,21 @@ TRAINING_ARGS_GROUPS = ("optimizer", "scheduler", "hardware", "trainer", "logger
 FTLAB_KEYS: dict[str, frozenset[str]] = {
     "optimizer": frozenset(),
     "scheduler": frozenset(),
-    "hardware": frozenset({"require_cuda"}),
+    "hardware": frozenset(
+        {
+            "require_cuda",
+            # how many processes `accelerate launch` starts, and where (ftlab/hardware.py)
+            "num_processes",
+            "num_machines",
+            "machine_rank",
+            "main_process_ip",
+            "main_process_port",
+            # written into the run's deepspeed.json (ftlab/hardware.py)
+            "zero_stage",
+            "offload_optimizer",
+            "offload_param",
+        }
+    ),
     "trainer": frozenset({"early_stopping_patience", "early_stopping_threshold"}),
     # one section per tracker, named after its `report_to` integration (ftlab.tracking)
     "logger": frozenset({"wandb", "tensorboard"}),
