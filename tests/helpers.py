@@ -32,3 +32,12 @@ def compose_config(overrides: list[str], hydra_config: bool = False) -> DictConf
 
 def local_data(files: dict[str, Path]) -> list[str]:
     return [f"task.{split}_file={path}" for split, path in files.items()]
+
+
+def tiny_run(run_dir: Path, model_dir: Path, files: dict[str, Path], *overrides: str) -> Path:
+    """One FAST run of the tiny model on local data files; returns the run directory."""
+    from ftlab.job import run_job
+
+    cfg = compose_config([*FAST, f"model.name_or_path={model_dir}", *local_data(files), *overrides])
+    run_job(cfg, run_dir)
+    return run_dir

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import FAST, compose_config, local_data
+from helpers import tiny_run
 
 from ftlab.data.conll import read_conll
-from ftlab.job import run_job
 from ftlab.records import read_json
 
 ENTITY_TYPES = {"PER", "ORG", "LOC", "MISC"}
@@ -20,23 +19,18 @@ def ner_run(
     tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, conll_files: dict
 ) -> Path:
     """One tiny-BERT run on the CoNLL-2003 slices, shared by the tests below."""
-    run_dir = tmp_path_factory.mktemp("ner-run")
-    cfg = compose_config(
-        [
-            *FAST,
-            "task=ner",
-            f"model.name_or_path={tiny_model_dir}",
-            *local_data(conll_files),
-            "trainer.num_train_epochs=8",
-            "optimizer.learning_rate=3e-3",
-            # scored once at the end: no per-epoch evaluation or checkpoints to keep it quick
-            "trainer.eval_strategy=no",
-            "trainer.save_strategy=no",
-            "trainer.load_best_model_at_end=false",
-        ]
+    return tiny_run(
+        tmp_path_factory.mktemp("ner-run"),
+        tiny_model_dir,
+        conll_files,
+        "task=ner",
+        "trainer.num_train_epochs=8",
+        "optimizer.learning_rate=3e-3",
+        # scored once at the end: no per-epoch evaluation or checkpoints to keep it quick
+        "trainer.eval_strategy=no",
+        "trainer.save_strategy=no",
+        "trainer.load_best_model_at_end=false",
     )
-    run_job(cfg, run_dir)
-    return run_dir
 
 
 def test_ner_run_finds_entities(ner_run: Path) -> None:
