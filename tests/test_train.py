@@ -146,17 +146,22 @@ def test_every_experiment_preset_runs_a_few_steps(
     tiny_model_dir: Path,
     intent_files: dict,
     multilabel_files: dict,
+    conll_files: dict,
 ) -> None:
     cfg = compose_config([f"experiment={experiment}"])
-    files = multilabel_files if cfg.task.multi_label else intent_files
-    label_column = "labels" if cfg.task.multi_label else "label"
+    if "tags_column" in cfg.task:  # token classification (NER)
+        files, data_keys = conll_files, []
+    elif cfg.task.multi_label:
+        files, data_keys = multilabel_files, ["task.label_column=labels"]
+    else:
+        files, data_keys = intent_files, ["task.label_column=label"]
     cfg = compose_config(
         [
             f"experiment={experiment}",
             *FAST,
             f"model.name_or_path={tiny_model_dir}",
             *local_data(files),
-            f"task.label_column={label_column}",
+            *data_keys,
             "trainer.max_steps=3",
             "task.max_eval_samples=20",
             "task.max_seq_length=64",

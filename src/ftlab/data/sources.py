@@ -90,5 +90,5 @@ def load_hub_dataset(name: str, config_name: str | None) -> DatasetDict:
             f"dataset '{label}' cannot be loaded from the Hugging Face Hub "
             f"({type(exc).__name__}; offline?): give local files with task.train_file=... "
             "task.validation_file=... task.test_file=..., or use an offline task "
-            "(task=sentiment, task=intent)"
+            "(task=sentiment, task=intent, task=ner)"
         ) from exc

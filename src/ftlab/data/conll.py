@@ -1,0 +1,80 @@
+"""CoNLL column files: one token per line, columns split by tabs or spaces, a blank line
+between sentences (CoNLL-2003 `token POS chunk NER`, or character-level `字 B-ORG` files).
+
+Nothing assumes English: a token is whatever its column holds, a Chinese character as well
+as a word; only the line structure matters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets import Dataset, Features, Sequence, Value
+
+from ftlab.errors import FtlabError
+
+CONLL_SUFFIXES = (".conll", ".txt", ".tsv", ".bio", ".iob")
+# CoNLL-2003 (and files derived from it) start each document with this pseudo-sentence
+DOCSTART = "-DOCSTART-"
+
+
+def _columns(line: str) -> list[str]:
+    # tab-separated files may hold spaces inside a column; otherwise any run of spaces splits
+    return line.split("\t") if "\t" in line else line.split()
+
+
+def read_conll(
+    path: Path,
+    token_column_index: int = 0,
+    tag_column_index: int = -1,
+    tokens_column: str = "tokens",
+    tags_column: str = "ner_tags",
+) -> Dataset:
+    """One row per sentence: `tokens_column` and `tags_column` lists of strings.
+
+    Every token line must have as many columns as the file's first one; `-DOCSTART-`
+    lines are skipped. A bad line is a one-line FtlabError with the file and line number.
+    """
+    sentences: list[list[str]] = []
+    tags: list[list[str]] = []
+    words: list[str] = []
+    labels: list[str] = []
+    width: int | None = None
+    with open(path, encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.rstrip("\r\n")
+            fields = _columns(line)
+            if not fields or fields[0] == DOCSTART:
+                if words:
+                    sentences.append(words)
+                    tags.append(labels)
+                    words, labels = [], []
+                continue
+            if width is None:
+                width = len(fields)
+                _check_index(path, width, token_column_index, "token_column_index")
+                _check_index(path, width, tag_column_index, "tag_column_index")
+            elif len(fields) != width:
+                raise FtlabError(
+                    f"{path}, line {number}: {len(fields)} columns where the file's first "
+                    f"token line has {width}; every token line needs the same columns"
+                )
+            words.append(fields[token_column_index])
+            labels.append(fields[tag_column_index])
+    if words:
+        sentences.append(words)
+        tags.append(labels)
+    if not sentences:
+        raise FtlabError(f"{path}: no sentences found; is it a CoNLL column file?")
+    features = Features(
+        {tokens_column: Sequence(Value("string")), tags_column: Sequence(Value("string"))}
+    )
+    return Dataset.from_dict({tokens_column: sentences, tags_column: tags}, features=features)
+
+
+def _check_index(path: Path, width: int, index: int, option: str) -> None:
+    if not -width <= index < width:
+        raise FtlabError(
+            f"{path}: task.{option}={index} but its lines have {width} columns; "
+            f"use an index from {-width} to {width - 1}"
+        )
