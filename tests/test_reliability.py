@@ -95,8 +95,15 @@ def _write(path: Path, text: str) -> Path:
     ],
 )
 def test_bad_input_is_one_clear_error(
-    tmp_path: Path, tiny_model_dir: Path, name: str, content: str, extra: list, message: str
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    capsys: pytest.CaptureFixture,
+    name: str,
+    content: str,
+    extra: list,
+    message: str,
 ) -> None:
+    """Through the job's own error path: one `ftlab: error:` line, exit 1, status failed."""
     data = _write(tmp_path / name, content)
     cfg = compose_config(
         [
@@ -108,9 +115,18 @@ def test_bad_input_is_one_clear_error(
             *extra,
         ]
     )
-    with pytest.raises(FtlabError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
-        train(cfg, tmp_path / "run")
-    assert "\n" not in str(info.value)
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        run_job(cfg, run_dir)
+    assert exit_info.value.code == 1
+    stderr = capsys.readouterr().err
+    # datasets may print its own progress and log lines; ftlab adds exactly one, no traceback
+    errors = [line for line in stderr.splitlines() if line.startswith("ftlab: error: ")]
+    assert len(errors) == 1 and message in errors[0], stderr
+    assert "Traceback" not in stderr
+    status = read_json(run_dir / "status.json")
+    assert status["status"] == "failed" and message in status["error"]
+    assert not (run_dir / "metrics.json").exists()
 
 
 def test_validation_label_missing_from_the_training_labels(
@@ -376,3 +392,30 @@ def test_a_token_in_the_config_is_refused_and_scrubbed(
     assert any(p.name == "overrides.yaml" for p in files)  # Hydra's record, scrubbed
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
+
+
+def test_pickled_weights_are_refused_unless_asked_for(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Weights load from safetensors; a `.bin`-only model needs model.use_safetensors=false."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    pickled = tmp_path / "pickled-model"
+    shutil.copytree(tiny_model_dir, pickled)
+    weights = load_file(pickled / "model.safetensors")
+    (pickled / "model.safetensors").unlink()
+    torch.save(weights, pickled / "pytorch_model.bin")
+
+    from ftlab.models import load_model
+
+    head = "AutoModelForSequenceClassification"
+    model_cfg = compose_config([f"model.name_or_path={pickled}"]).model
+    with pytest.raises(FtlabError, match=r"has no \.safetensors weights"):
+        load_model(str(pickled), model_cfg, head, num_labels=2)
+    trusted = compose_config([f"model.name_or_path={pickled}", "model.use_safetensors=false"])
+    model = load_model(str(pickled), trusted.model, head, num_labels=2)
+    assert torch.equal(
+        model.bert.embeddings.word_embeddings.weight,
+        weights["embeddings.word_embeddings.weight"],
+    )

@@ -22,7 +22,14 @@ from ftlab.hardware import deepspeed_path
 from ftlab.training_fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_key
 
 MODEL_KEYS = frozenset(
-    {"name", "name_or_path", "revision", "trust_remote_code", "ignore_mismatched_sizes"}
+    {
+        "name",
+        "name_or_path",
+        "revision",
+        "trust_remote_code",
+        "ignore_mismatched_sizes",
+        "use_safetensors",
+    }
 )
 _SECRET_KEY = re.compile(r"(^|_)(token|api_key|apikey|secret|password)$", re.IGNORECASE)
 REDACTED = "<redacted>"

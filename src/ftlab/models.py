@@ -72,14 +72,24 @@ def load_tokenizer(source: str, model: DictConfig) -> Any:
 
 
 def load_model(source: str, model: DictConfig, model_class: str, **task_kwargs: Any) -> Any:
-    """`AutoModelFor<Task>.from_pretrained` with the task's head."""
+    """`AutoModelFor<Task>.from_pretrained` with the task's head, from safetensors only
+    unless `model.use_safetensors=false` (pickled `.bin` weights can run code on load)."""
     import transformers
 
+    safetensors_only = bool(model.get("use_safetensors", True))
+    local = Path(source)
+    if safetensors_only and local.is_dir() and not any(local.glob("*.safetensors")):
+        raise FtlabError(
+            f"model '{source}' has no .safetensors weights; ftlab loads only safetensors by "
+            "default (pickled .bin files can run code): convert them, or set "
+            "model.use_safetensors=false if you trust the files"
+        )
     auto_class = getattr(transformers, model_class)
     return auto_class.from_pretrained(
         source,
         revision=model.get("revision"),
         trust_remote_code=bool(model.trust_remote_code),
         ignore_mismatched_sizes=bool(model.ignore_mismatched_sizes),
+        use_safetensors=safetensors_only or None,
         **task_kwargs,
     )
