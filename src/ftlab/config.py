@@ -99,6 +99,7 @@ def _check_recipes(cfg: DictConfig) -> None:
     """The recipe keys (peft, freezing, layer-wise learning rates, FGM): names and values."""
     from ftlab.recipes import adapters
     from ftlab.recipes.adversarial import check_adversarial
+    from ftlab.recipes.augment import check_augment
     from ftlab.recipes.freezing import check_freeze
     from ftlab.recipes.optim import check_lr_settings
 
@@ -137,6 +138,17 @@ def _check_recipes(cfg: DictConfig) -> None:
     )
     if cfg.trainer.get("adversarial"):
         check_adversarial(cfg.trainer.adversarial, cfg.trainer.get("adversarial_epsilon"))
+    if cfg.task.get("augment") is not None:
+        check_augment(
+            OmegaConf.to_object(cfg.task.augment)
+            if OmegaConf.is_config(cfg.task.augment)
+            else cfg.task.augment,
+            cfg.task.get("augment_rate"),
+            cfg.task.get("augment_copies"),
+        )
+    weights = cfg.task.get("class_weights")
+    if isinstance(weights, str) and weights != "balanced":
+        raise FtlabError(f"task.class_weights must be 'balanced' or a list, got '{weights}'")
 
 
 def _check_values(cfg: DictConfig) -> None:

@@ -17,7 +17,7 @@ from datasets import DatasetDict
 from ftlab.data.cache import cached_map
 from ftlab.data.splits import subsample
 from ftlab.metrics import load_metric
-from ftlab.recipes.augment import augment_dataset, check_augment
+from ftlab.recipes.augment import augment_dataset
 from ftlab.records import write_json
 from ftlab.tasks.base import Task
 from ftlab.tasks.labels import as_names, check_known, label_names, name_converter
@@ -50,10 +50,6 @@ class SequenceClassificationTask(Task):
     label_list: list[str] = field(init=False, default_factory=list)
 
     model_class = "AutoModelForSequenceClassification"
-
-    def __post_init__(self) -> None:
-        if self.augment is not None:
-            check_augment(self.augment, self.augment_rate, self.augment_copies)
 
     @property
     def text_columns(self) -> list[str]:
