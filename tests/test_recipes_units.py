@@ -225,5 +225,5 @@ def test_bad_recipe_settings_fail_validation(overrides: list[str], message: str)
 def test_misspelt_recipe_training_keys_name_the_closest() -> None:
     from ftlab.overrides import normalize_overrides
 
-    with pytest.raises(FtlabError, match="did you mean 'optimizer.layerwise_lr_decay'"):
+    with pytest.raises(FtlabError, match=r"did you mean 'optimizer\.layerwise_lr_decay'"):
         normalize_overrides(["optimizer.layerwise_lr_decy=0.9"])
