@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers import compose_config, local_data
@@ -48,6 +49,8 @@ def expected_trainable(mode: str, s: dict[str, int]) -> int:
         "encoder": s["pooler"] + s["classifier"],
         # r=4 on query and value: A (r x in) + B (out x r) each, plus the classifier copy
         "lora": layers * 2 * 4 * (h + h) + s["classifier"],
+        # AdaLoRA starts at init_r=12: A (r x in), B (out x r) and the singular values E (r)
+        "adalora": layers * 2 * (12 * h + h * 12 + 12) + s["classifier"],
         # IA3: a vector of out_features on key and value; of in_features on the feed-forward
         # matches of `output.dense` (the attention output, h, and the FFN output, intermediate)
         "ia3": layers * (h + h + h + s["intermediate"]) + s["classifier"],
@@ -62,6 +65,7 @@ MODES = {
     "embeddings_and_first_layer": ["model.freeze=embeddings", "model.freeze_layers=1"],
     "encoder": ["model.freeze=encoder"],
     "lora": ["peft=lora", "peft.r=4"],
+    "adalora": ["peft=adalora", "peft.init_r=12"],
     "ia3": ["peft=ia3"],
     "prompt_tuning": ["peft=prompt_tuning", "peft.num_virtual_tokens=20"],
 }
@@ -135,6 +139,54 @@ def test_balanced_weights_are_inverse_frequencies() -> None:
         class_weights("balanced", [0, 0], ["a", "b"], False)
     with pytest.raises(FtlabError, match="2 positive numbers"):
         class_weights([1.0], [0, 1], ["a", "b"], False)
+
+
+def test_task_class_weights_come_from_the_tokenized_training_labels(
+    tiny_model_dir: Path, conll_files: dict, multilabel_files: dict
+) -> None:
+    from transformers import AutoTokenizer
+
+    from ftlab.recipes.apply import loss_function
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+
+    def task_and_train(*overrides: str):
+        cfg = compose_config([*overrides, "task.class_weights=balanced"])
+        task = build_task(cfg.task)
+        return task, task.tokenize(task.prepare(), tokenizer)["train"]
+
+    ner, train = task_and_train("task=ner", *local_data(conll_files))
+    loss = loss_function(ner, train)
+    weights = dict(zip(ner.label_list, loss.weights.tolist(), strict=True))
+    # "O" is most tags: below 1; every entity tag is rarer than average: above 1
+    assert weights["O"] < 1 < min(w for tag, w in weights.items() if tag != "O")
+    assert not loss.multi_label
+
+    multi, train = task_and_train(
+        "task=legal_multilabel", *local_data(multilabel_files), "task.label_column=labels"
+    )
+    loss = loss_function(multi, train)
+    positives = np.asarray(train["labels"]).sum(axis=0)
+    assert loss.multi_label
+    assert loss.weights.tolist() == pytest.approx(((len(train) - positives) / positives).tolist())
+
+
+def test_speed_and_memory_keys_reach_training_arguments(tmp_path: Path) -> None:
+    from ftlab.config import training_arguments_kwargs
+
+    cfg = compose_config(
+        [
+            "trainer.gradient_checkpointing=true",
+            "trainer.gradient_accumulation_steps=4",
+            "hardware.torch_compile=true",
+            "hardware.bf16=true",
+        ]
+    )
+    validate(cfg)
+    kwargs = training_arguments_kwargs(cfg, tmp_path)
+    assert kwargs["gradient_checkpointing"] is True
+    assert kwargs["gradient_accumulation_steps"] == 4
+    assert kwargs["torch_compile"] is True and kwargs["bf16"] is True
 
 
 # -- layer-wise learning rates ------------------------------------------------------------

@@ -25,6 +25,7 @@ from ftlab.records import (
     METRICS_FILE,
     RANK_FILE,
     TRAIN_LOG_FILE,
+    peak_memory,
     update_json,
     write_json,
 )
@@ -206,4 +207,5 @@ def train(
         write_json(run_dir / METRICS_FILE, metrics)
         # every logged loss / eval metric by step: the report draws learning curves from it
         write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
+        update_json(run_dir / ENV_FILE, **peak_memory())
     return metrics
