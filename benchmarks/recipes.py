@@ -1,8 +1,10 @@
 """Full fine-tuning against LoRA against head-only training, 3 seeds each (issue 8).
 
-MiniLM (offline) on TREC intent questions (6 classes), 2,000 training questions, 1 epoch;
+MiniLM (offline) on TREC intent questions (6 classes), 1,000 training questions, 1 epoch,
+300 validation and 300 test questions;
 each run is a real `python -m ftlab.run` in its own process, so its peak RSS (recorded by
-ftlab in env.json) is its own. Prints a markdown table: test and validation accuracy as
+ftlab in env.json) is its own. Runs go seed by seed (every method for seed 1 first), and a
+finished run is not run again. Prints a markdown table: test and validation accuracy as
 mean ± std over the seeds, trainable parameters (params.json), the Trainer's train_runtime
 and the peak RSS, each averaged over the seeds.
 
@@ -24,7 +26,8 @@ COMMON = [
     "task=intent",
     "model=minilm",
     "hardware=cpu",
-    "task.max_train_samples=2000",
+    "task.max_train_samples=1000",
+    "task.max_eval_samples=300",
     "task.max_seq_length=64",
     "trainer.num_train_epochs=1",
     "trainer.per_device_train_batch_size=32",
@@ -66,15 +69,15 @@ def table(rows: list[dict]) -> str:
     frame = pd.DataFrame(rows)
     grouped = frame.groupby("method", sort=False)
     lines = [
-        "| method | test accuracy | validation accuracy | trainable parameters | train time "
-        "| peak RSS |",
-        "|---|---|---|---|---|---|",
+        "| method | seeds | test accuracy | validation accuracy | trainable parameters "
+        "| train time | peak RSS |",
+        "|---|---|---|---|---|---|---|",
     ]
     for method, group in grouped:
         test, val = group["test accuracy"], group["validation accuracy"]
         lines.append(
-            f"| {method} | {test.mean():.4f} ± {test.std():.4f} | {val.mean():.4f} ± "
-            f"{val.std():.4f} | {group['trainable parameters'].iloc[0]:,} | "
+            f"| {method} | {len(group)} | {test.mean():.4f} ± {test.std():.4f} | "
+            f"{val.mean():.4f} ± {val.std():.4f} | {group['trainable parameters'].iloc[0]:,} | "
             f"{group['train time (s)'].mean():.0f} s | {group['peak RSS (MiB)'].mean():,.0f} MiB |"
         )
     return "\n".join(lines)
@@ -87,8 +90,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = [
         run(method, overrides, seed, args.out)
-        for method, overrides in METHODS.items()
         for seed in args.seeds
+        for method, overrides in METHODS.items()
     ]
     print(table(rows))
     print(pd.DataFrame(rows).to_string(index=False))

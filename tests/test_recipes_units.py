@@ -90,6 +90,18 @@ def test_trainable_parameters_match_the_arithmetic(mode: str, tiny_model_dir: Pa
         assert all(p.requires_grad for p in model.bert.pooler.parameters())
 
 
+def test_lora_on_a_token_classifier_keeps_its_head_trainable(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForTokenClassification
+
+    cfg = compose_config([f"model.name_or_path={tiny_model_dir}", "peft=lora", "peft.r=2"])
+    model = AutoModelForTokenClassification.from_pretrained(tiny_model_dir, num_labels=9)
+    model = prepare_model(cfg, model, "AutoModelForTokenClassification", total_steps=10)
+    h, layers = model.config.hidden_size, model.config.num_hidden_layers
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("classifier" in n for n in trainable)
+    assert count_parameters(model)["trainable_parameters"] == layers * 2 * 2 * (2 * h) + h * 9 + 9
+
+
 # -- class weights ------------------------------------------------------------------------
 def test_class_weights_raise_the_loss_of_the_class_they_favour() -> None:
     # example 0 (class 0) is predicted well, example 1 (class 1) badly
@@ -255,6 +267,7 @@ def test_augmentation_changes_training_data_only_and_repeats(intent_files: dict)
         (["peft.r=3"], "no peft method is chosen; add peft=lora"),
         (["peft=prompt_tuning", "peft.merge=true"], "cannot be merged"),
         (["peft=lora", "model.freeze=encoder"], "already freezes"),
+        (["peft=adalora", "trainer.load_best_model_at_end=true"], "load_best_model_at_end=false"),
         (["model.freeze=all"], "model.freeze must be one of embeddings, encoder"),
         (["model.freeze_layers=-1"], "model.freeze_layers must be a whole number"),
         (["model.frezee=encoder"], "did you mean 'freeze'"),

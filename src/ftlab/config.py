@@ -127,6 +127,11 @@ def _check_recipes(cfg: DictConfig) -> None:
                 f"peft={method} adds virtual tokens, which cannot be merged into the model; "
                 "remove peft.merge=true"
             )
+        if method == "adalora" and cfg.trainer.get("load_best_model_at_end"):
+            raise FtlabError(
+                "peft=adalora shrinks its ranks during training, so an earlier checkpoint "
+                "cannot be loaded back: set trainer.load_best_model_at_end=false"
+            )
         if cfg.model.get("freeze") or cfg.model.get("freeze_layers"):
             raise FtlabError(
                 f"model.freeze / model.freeze_layers apply to full fine-tuning; peft={method} "
