@@ -40,4 +40,4 @@ def freeze(model: Any, what: str | None, first_layers: int | None) -> None:
     for module in frozen:
         module.requires_grad_(False)
     if frozen:
-        log.info("frozen: %s", what or f"the first {first_layers} encoder layers")
+        log.info("frozen: model.freeze=%s, model.freeze_layers=%s", what, first_layers)
