@@ -95,13 +95,9 @@ def validate(cfg: DictConfig) -> None:
     _check_recipes(cfg)
 
 
-def _check_recipes(cfg: DictConfig) -> None:
-    """The recipe keys (peft, freezing, layer-wise learning rates, FGM): names and values."""
+def _check_peft(cfg: DictConfig) -> None:
+    """`peft.*` keys: the method's peft config fields, and what the method allows."""
     from ftlab.recipes import adapters
-    from ftlab.recipes.adversarial import check_adversarial
-    from ftlab.recipes.augment import check_augment
-    from ftlab.recipes.freezing import check_freeze
-    from ftlab.recipes.optim import check_lr_settings
 
     peft_cfg = cfg.get("peft") or {}
     method = adapters.method(peft_cfg)
@@ -137,6 +133,16 @@ def _check_recipes(cfg: DictConfig) -> None:
                 f"model.freeze / model.freeze_layers apply to full fine-tuning; peft={method} "
                 "already freezes everything but the adapter and the head"
             )
+
+
+def _check_recipes(cfg: DictConfig) -> None:
+    """The recipe keys (peft, freezing, layer-wise learning rates, FGM, augmentation)."""
+    from ftlab.recipes.adversarial import check_adversarial
+    from ftlab.recipes.augment import check_augment
+    from ftlab.recipes.freezing import check_freeze
+    from ftlab.recipes.optim import check_lr_settings
+
+    _check_peft(cfg)
     check_freeze(cfg.model.get("freeze"), cfg.model.get("freeze_layers"))
     check_lr_settings(
         cfg.optimizer.get("layerwise_lr_decay"), cfg.optimizer.get("head_learning_rate")
