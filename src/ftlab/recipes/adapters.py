@@ -73,7 +73,10 @@ def method(peft_cfg: DictConfig | None) -> str:
 
 def config_fields(name: str) -> frozenset[str]:
     """The keys `peft=<name>` accepts: its peft config class's fields, and ftlab's own."""
-    import peft
+    try:
+        import peft
+    except ImportError as exc:
+        raise FtlabError(f"peft={name} needs the peft package: pip install 'ftlab[peft]'") from exc
 
     cls = getattr(peft, CONFIG_CLASSES[name])
     return frozenset(f.name for f in dataclasses.fields(cls)) - RESERVED | FTLAB_PEFT_KEYS
