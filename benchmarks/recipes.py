@@ -3,7 +3,7 @@
 MiniLM (offline) on TREC intent questions (6 classes), 1,000 training questions, 1 epoch,
 300 validation and 300 test questions;
 each run is a real `python -m ftlab.run` in its own process, so its peak RSS (recorded by
-ftlab in env.json) is its own. Runs go seed by seed (every method for seed 1 first), and a
+ftlab in metrics.json) is its own. Runs go seed by seed (every method for seed 1 first), and a
 finished run is not run again. Prints a markdown table: test and validation accuracy as
 mean ± std over the seeds, trainable parameters (params.json), the Trainer's train_runtime
 and the peak RSS, each averaged over the seeds.
@@ -53,7 +53,6 @@ def run(method: str, overrides: list[str], seed: int, out: Path) -> dict:
         subprocess.run(command, cwd=ROOT, check=True, stdin=subprocess.DEVNULL)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     params = json.loads((run_dir / "params.json").read_text())
-    env = json.loads((run_dir / "env.json").read_text())
     return {
         "method": method,
         "seed": seed,
@@ -61,7 +60,7 @@ def run(method: str, overrides: list[str], seed: int, out: Path) -> dict:
         "validation accuracy": metrics["validation"]["eval_accuracy"],
         "trainable parameters": params["trainable_parameters"],
         "train time (s)": metrics["train"]["train_runtime"],
-        "peak RSS (MiB)": env["peak_rss_mib"],
+        "peak RSS (MiB)": metrics["train"]["peak_rss_mib"],
     }
 
 

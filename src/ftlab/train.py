@@ -195,6 +195,7 @@ def train(
             data_seconds,
         )
         train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
+        train_metrics.update(peak_memory())  # peak_rss_mib (+ peak_gpu_memory_mib on a GPU)
         validation = trainer.evaluate(metric_key_prefix="eval")
         test = trainer.predict(tokenized["test"], metric_key_prefix="test")
         metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
@@ -207,5 +208,4 @@ def train(
         write_json(run_dir / METRICS_FILE, metrics)
         # every logged loss / eval metric by step: the report draws learning curves from it
         write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
-        update_json(run_dir / ENV_FILE, **peak_memory())
     return metrics

@@ -13,7 +13,7 @@ from ftlab.recipes.adversarial import FGM
 from ftlab.recipes.body import count_parameters
 from ftlab.recipes.freezing import freeze
 from ftlab.recipes.loss import WeightedLoss, class_weights
-from ftlab.records import ENV_FILE, update_json, write_json
+from ftlab.records import write_json
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def prepare_model(cfg: DictConfig, model: Any, model_class: str, total_steps: in
 
 
 def record_parameters(model: Any, run_dir: Path, main_process: bool) -> dict[str, Any]:
-    """Log trainable / total parameters; rank 0 writes them to params.json and env.json."""
+    """Log trainable / total parameters; rank 0 writes them to params.json (not env.json: a
+    resumed run leaves its records as they were written)."""
     counts = count_parameters(model)
     log.info(
         "trainable parameters: %s of %s (%.2f%%)",
@@ -40,7 +41,6 @@ def record_parameters(model: Any, run_dir: Path, main_process: bool) -> dict[str
     )
     if main_process:
         write_json(run_dir / PARAMS_FILE, counts)
-        update_json(run_dir / ENV_FILE, **counts)
     return counts
 
 
