@@ -15,7 +15,17 @@ from ftlab.overrides import normalize_overrides
 from ftlab.training_fields import training_argument_names
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ["task", "model", "optimizer", "scheduler", "hardware", "trainer", "logger", "experiment"]
+GROUPS = [
+    "task",
+    "model",
+    "optimizer",
+    "scheduler",
+    "hardware",
+    "trainer",
+    "logger",
+    "experiment",
+    "peft",
+]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 
 
@@ -36,6 +46,7 @@ def test_the_groups_the_issue_names_exist() -> None:
         "scheduler": ["linear", "cosine"],
         "hardware": ["cpu", "gpu", "gpu_bf16", "gpu_fp16"],
         "experiment": ["demo"],
+        "peft": ["none", "lora", "adalora", "ia3", "prefix_tuning", "prompt_tuning"],
     }.items():
         for option in options:
             assert (group, option) in names

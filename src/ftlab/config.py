@@ -29,6 +29,9 @@ MODEL_KEYS = frozenset(
         "trust_remote_code",
         "ignore_mismatched_sizes",
         "use_safetensors",
+        # what stays fixed in training (ftlab/recipes/freezing.py)
+        "freeze",
+        "freeze_layers",
     }
 )
 _SECRET_KEY = re.compile(r"(^|_)(token|api_key|apikey|secret|password)$", re.IGNORECASE)
@@ -89,6 +92,74 @@ def validate(cfg: DictConfig) -> None:
         if key not in MODEL_KEYS:
             raise FtlabError(f"unknown config key 'model.{key}': {_closest(key, MODEL_KEYS)}")
     _check_values(cfg)
+    _check_recipes(cfg)
+
+
+def _check_peft(cfg: DictConfig) -> None:
+    """`peft.*` keys: the method's peft config fields, and what the method allows."""
+    from ftlab.recipes import adapters
+
+    peft_cfg = cfg.get("peft") or {}
+    method = adapters.method(peft_cfg)
+    if method == "none":
+        extra = [k for k in peft_cfg if k != "method"]
+        if extra:
+            raise FtlabError(
+                f"peft.{extra[0]} is set but no peft method is chosen; add peft=lora "
+                f"(or {', '.join(adapters.CONFIG_CLASSES)})"
+            )
+    else:
+        if method not in adapters.CONFIG_CLASSES:
+            raise FtlabError(
+                f"peft.method must be one of none, {', '.join(adapters.CONFIG_CLASSES)}; "
+                f"got '{method}'"
+            )
+        fields = adapters.config_fields(method)  # imports peft: only when a method is chosen
+        for key in peft_cfg:
+            if key not in fields:
+                raise FtlabError(f"unknown config key 'peft.{key}': {_closest(key, fields)}")
+        if peft_cfg.get("merge") and method in adapters.PROMPT_LEARNING:
+            raise FtlabError(
+                f"peft={method} adds virtual tokens, which cannot be merged into the model; "
+                "remove peft.merge=true"
+            )
+        if method == "adalora" and cfg.trainer.get("load_best_model_at_end"):
+            raise FtlabError(
+                "peft=adalora shrinks its ranks during training, so an earlier checkpoint "
+                "cannot be loaded back: set trainer.load_best_model_at_end=false"
+            )
+        if cfg.model.get("freeze") or cfg.model.get("freeze_layers"):
+            raise FtlabError(
+                f"model.freeze / model.freeze_layers apply to full fine-tuning; peft={method} "
+                "already freezes everything but the adapter and the head"
+            )
+
+
+def _check_recipes(cfg: DictConfig) -> None:
+    """The recipe keys (peft, freezing, layer-wise learning rates, FGM, augmentation)."""
+    from ftlab.recipes.adversarial import check_adversarial
+    from ftlab.recipes.augment import check_augment
+    from ftlab.recipes.freezing import check_freeze
+    from ftlab.recipes.optim import check_lr_settings
+
+    _check_peft(cfg)
+    check_freeze(cfg.model.get("freeze"), cfg.model.get("freeze_layers"))
+    check_lr_settings(
+        cfg.optimizer.get("layerwise_lr_decay"), cfg.optimizer.get("head_learning_rate")
+    )
+    if cfg.trainer.get("adversarial"):
+        check_adversarial(cfg.trainer.adversarial, cfg.trainer.get("adversarial_epsilon"))
+    if cfg.task.get("augment") is not None:
+        check_augment(
+            OmegaConf.to_object(cfg.task.augment)
+            if OmegaConf.is_config(cfg.task.augment)
+            else cfg.task.augment,
+            cfg.task.get("augment_rate"),
+            cfg.task.get("augment_copies"),
+        )
+    weights = cfg.task.get("class_weights")
+    if isinstance(weights, str) and weights != "balanced":
+        raise FtlabError(f"task.class_weights must be 'balanced' or a list, got '{weights}'")
 
 
 def _check_values(cfg: DictConfig) -> None:

@@ -5,8 +5,9 @@ Two things Hydra cannot do on its own:
   settable as `trainer.gradient_checkpointing=true`, without Hydra's `+` prefix;
 - a misspelt key must fail with the closest valid key named, not with a struct error.
 So `group.key=value` for the TrainingArguments groups is checked here and rewritten to
-Hydra's `++group.key=value` (set or add). Task and model keys are rewritten the same way
-and checked after composition, where the task's kind (and so its valid keys) is known.
+Hydra's `++group.key=value` (set or add). Task, model and peft keys are rewritten the same
+way and checked after composition, where the task's kind (and so its valid keys) and the
+peft method are known.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ftlab.training_fields import TRAINING_ARGS_GROUPS, check_key
 _OVERRIDE = re.compile(
     r"^(?P<prefix>\+\+|\+|~)?(?P<group>[A-Za-z_]\w*)\.(?P<key>[A-Za-z_]\w*)(?P<rest>=.*)?$", re.S
 )
-_LATE_CHECKED_GROUPS = ("task", "model")
+_LATE_CHECKED_GROUPS = ("task", "model", "peft")
 
 
 def normalize_overrides(args: list[str]) -> list[str]:

@@ -116,6 +116,18 @@ def environment_record(
     }
 
 
+def peak_memory() -> dict[str, float]:
+    """This process's peak resident memory (MiB) and, on a GPU, torch's peak allocation."""
+    import resource
+
+    import torch
+
+    peak = {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available():
+        peak["peak_gpu_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return peak
+
+
 def scrub_secrets(folder: Path, secrets: set[str]) -> None:
     """Replace every secret string in the text files under `folder` (Hydra's `.hydra/` record
     holds the overrides as typed, tokens included)."""

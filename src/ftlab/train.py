@@ -25,6 +25,7 @@ from ftlab.records import (
     METRICS_FILE,
     RANK_FILE,
     TRAIN_LOG_FILE,
+    peak_memory,
     update_json,
     write_json,
 )
@@ -126,9 +127,11 @@ def train(
     source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
     check_tracker_packages(cfg)
 
-    from transformers import AutoConfig, Trainer, TrainingArguments, set_seed
+    from transformers import AutoConfig, TrainingArguments, set_seed
 
     from ftlab.callbacks import CheckpointOnSignal, StopOnNonFiniteLoss
+    from ftlab.recipes import adapters, apply
+    from ftlab.recipes.trainer import RecipeTrainer
 
     # torch warns on every DataLoader when pin_memory is on and no GPU is present
     warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
@@ -154,6 +157,9 @@ def train(
     data_seconds = time.perf_counter() - started
 
     model = load_model(source, cfg.model, task.model_class, **task.model_kwargs())
+    total_steps = adapters.training_steps(len(tokenized["train"]), args)
+    model = apply.prepare_model(cfg, model, task.model_class, total_steps)
+    apply.record_parameters(model, run_dir, main_process=args.process_index == 0)
     # The classification heads return a mean loss and ignore `num_items_in_batch`. Left to
     # guess from `forward(**kwargs)`, the Trainer would multiply that mean by the number of
     # processes and skip dividing it by the accumulation steps: losses and gradients would
@@ -163,7 +169,7 @@ def train(
     mixed = args.bf16 or args.fp16
     # started before the Trainer, so its WandbCallback logs into this run (ftlab.tracking)
     with wandb_run(cfg, run_dir, main_process=args.process_index == 0) as tracker:
-        trainer = Trainer(
+        trainer = RecipeTrainer(
             model=model,
             args=args,
             train_dataset=tokenized["train"],
@@ -171,7 +177,14 @@ def train(
             processing_class=tokenizer,
             data_collator=task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None),
             compute_metrics=task.compute_metrics,
-            callbacks=[*_early_stopping(cfg), non_finite, on_signal],
+            compute_loss_func=apply.loss_function(task, tokenized["train"]),
+            callbacks=[
+                *_early_stopping(cfg),
+                *adapters.callbacks(model, cfg.get("peft")),
+                non_finite,
+                on_signal,
+            ],
+            **apply.trainer_options(cfg, model),
         )
         log.info(
             "train %d / validation %d / test %d examples, %d labels; data ready in %.1fs",
@@ -182,13 +195,14 @@ def train(
             data_seconds,
         )
         train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
+        train_metrics.update(peak_memory())  # peak_rss_mib (+ peak_gpu_memory_mib on a GPU)
         validation = trainer.evaluate(metric_key_prefix="eval")
         test = trainer.predict(tokenized["test"], metric_key_prefix="test")
         metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
         write_summary(tracker, metrics)
 
     # every rank: FSDP and DeepSpeed gather the sharded weights; only rank 0 writes them
-    trainer.save_model(str(run_dir / "model"))
+    apply.save_models(cfg, trainer, tokenizer, run_dir)
     if trainer.is_world_process_zero():
         task.write_predictions(raw["test"], test.predictions, run_dir)
         write_json(run_dir / METRICS_FILE, metrics)

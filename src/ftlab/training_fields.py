@@ -19,7 +19,8 @@ TRAINING_ARGS_GROUPS = ("optimizer", "scheduler", "hardware", "trainer", "logger
 
 # Keys that live in those groups but are read by ftlab, not TrainingArguments.
 FTLAB_KEYS: dict[str, frozenset[str]] = {
-    "optimizer": frozenset(),
+    # parameter groups with their own learning rates (ftlab/recipes/optim.py)
+    "optimizer": frozenset({"layerwise_lr_decay", "head_learning_rate"}),
     "scheduler": frozenset(),
     "hardware": frozenset(
         {
@@ -36,7 +37,15 @@ FTLAB_KEYS: dict[str, frozenset[str]] = {
             "offload_param",
         }
     ),
-    "trainer": frozenset({"early_stopping_patience", "early_stopping_threshold"}),
+    "trainer": frozenset(
+        {
+            "early_stopping_patience",
+            "early_stopping_threshold",
+            # FGM adversarial training (ftlab/recipes/adversarial.py)
+            "adversarial",
+            "adversarial_epsilon",
+        }
+    ),
     # one section per tracker, named after its `report_to` integration (ftlab.tracking)
     "logger": frozenset({"wandb", "tensorboard"}),
 }

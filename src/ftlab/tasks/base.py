@@ -29,6 +29,8 @@ class Task:
     max_eval_samples: int | None = None
     shuffle_seed: int = 42
     main_metric: str = "accuracy"
+    # "balanced" or one weight per label: weights the loss (ftlab/recipes/loss.py)
+    class_weights: str | list[float] | None = None
 
     def read_file(self, path: Any) -> Any:
         """How this task reads one local data file (a task kind may add formats)."""

@@ -17,6 +17,7 @@ from datasets import DatasetDict
 from ftlab.data.cache import cached_map
 from ftlab.data.splits import subsample
 from ftlab.metrics import load_metric
+from ftlab.recipes.augment import augment_dataset
 from ftlab.records import write_json
 from ftlab.tasks.base import Task
 from ftlab.tasks.labels import as_names, check_known, label_names, name_converter
@@ -41,6 +42,10 @@ class SequenceClassificationTask(Task):
     multi_label: bool = False
     threshold: float = 0.5
     train_samples_per_class: int | None = None
+    # training-data augmentation (ftlab/recipes/augment.py): delete, swap or both
+    augment: str | list[str] | None = None
+    augment_rate: float = 0.1
+    augment_copies: int = 1
     # filled by prepare(): the label list, in id order
     label_list: list[str] = field(init=False, default_factory=list)
 
@@ -58,7 +63,7 @@ class SequenceClassificationTask(Task):
         )
         self.label_list = label_names(splits, self.label_column, self.multi_label, self.labels)
         check_known(splits, self.label_column, self.multi_label, self.label_list)
-        return subsample(
+        splits = subsample(
             splits,
             self.shuffle_seed,
             max_train_samples=self.max_train_samples,
@@ -66,6 +71,16 @@ class SequenceClassificationTask(Task):
             train_samples_per_class=self.train_samples_per_class,
             class_of=self._first_label,
         )
+        if self.augment is not None:
+            splits["train"] = augment_dataset(
+                splits["train"],
+                self.text_columns,
+                self.augment,
+                self.augment_rate,
+                self.augment_copies,
+                self.shuffle_seed,
+            )
+        return splits
 
     def _first_label(self, example: dict) -> str:
         value = example[self.label_column]

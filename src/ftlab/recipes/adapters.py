@@ -1,0 +1,166 @@
+"""Parameter-efficient fine-tuning with the `peft` library: `peft=lora|adalora|ia3|...`.
+
+The `peft` config group holds `method`, `merge` and any field of the method's peft config
+class under its own name (`r`, `lora_alpha`, `target_modules` ...), as `TrainingArguments`
+fields are under `trainer`. peft keeps the task head trainable (its `modules_to_save`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ftlab.errors import FtlabError
+
+log = logging.getLogger(__name__)
+
+# peft=<method> -> its config class in `peft`
+CONFIG_CLASSES = {
+    "lora": "LoraConfig",
+    "adalora": "AdaLoraConfig",
+    "ia3": "IA3Config",
+    "prefix_tuning": "PrefixTuningConfig",
+    "prompt_tuning": "PromptTuningConfig",
+}
+# virtual tokens instead of changed weights: nothing to merge into the model
+PROMPT_LEARNING = frozenset({"prefix_tuning", "prompt_tuning"})
+# keys ftlab reads itself; the others go to the peft config class unchanged
+FTLAB_PEFT_KEYS = frozenset({"method", "merge"})
+# set by ftlab from the task and model, never by the user
+RESERVED = frozenset({"task_type", "peft_type", "base_model_name_or_path", "revision"})
+
+# Which linear layers carry the adapters, by `config.model_type`. peft has tables like
+# these, but not for DistilBERT; ours name the same modules for the other three.
+_ATTENTION = {
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "deberta-v2": ["query_proj", "value_proj"],
+    "distilbert": ["q_lin", "v_lin"],
+}
+TARGET_MODULES = {
+    "lora": _ATTENTION,
+    "adalora": _ATTENTION,
+    "ia3": {
+        "bert": ["key", "value", "output.dense"],
+        "roberta": ["key", "value", "output.dense"],
+        "deberta-v2": ["key_proj", "value_proj", "output.dense"],
+        "distilbert": ["k_lin", "v_lin", "lin2"],
+    },
+}
+# IA3 scales the inputs of these (feed-forward) layers instead of their outputs
+FEEDFORWARD_MODULES = {
+    "bert": ["output.dense"],
+    "roberta": ["output.dense"],
+    "deberta-v2": ["output.dense"],
+    "distilbert": ["lin2"],
+}
+# the Auto class a task uses -> peft's task type (which also keeps its head trainable)
+TASK_TYPES = {
+    "AutoModelForSequenceClassification": "SEQ_CLS",
+    "AutoModelForTokenClassification": "TOKEN_CLS",
+}
+
+
+def method(peft_cfg: DictConfig | None) -> str:
+    return str((peft_cfg or {}).get("method") or "none")
+
+
+def config_fields(name: str) -> frozenset[str]:
+    """The keys `peft=<name>` accepts: its peft config class's fields, and ftlab's own."""
+    try:
+        import peft
+    except ImportError as exc:
+        raise FtlabError(f"peft={name} needs the peft package: pip install 'ftlab[peft]'") from exc
+
+    cls = getattr(peft, CONFIG_CLASSES[name])
+    return frozenset(f.name for f in dataclasses.fields(cls)) - RESERVED | FTLAB_PEFT_KEYS
+
+
+def _config(peft_cfg: DictConfig, model_type: str, task_type: str, total_steps: int) -> Any:
+    import peft
+
+    name = method(peft_cfg)
+    values = OmegaConf.to_container(peft_cfg, resolve=True)
+    values = {k: v for k, v in values.items() if k not in FTLAB_PEFT_KEYS}
+    if name in TARGET_MODULES and values.get("target_modules") is None:
+        values["target_modules"] = TARGET_MODULES[name].get(model_type)
+    if name == "ia3" and values.get("feedforward_modules") is None:
+        values["feedforward_modules"] = FEEDFORWARD_MODULES.get(model_type)
+    if name == "adalora" and not values.get("total_step"):
+        values["total_step"] = total_steps  # AdaLoRA's rank schedule needs the run's length
+    return getattr(peft, CONFIG_CLASSES[name])(task_type=task_type, **values)
+
+
+def wrap(model: Any, peft_cfg: DictConfig, model_class: str, total_steps: int) -> Any:
+    """The model wrapped by `peft.get_peft_model`; only the adapter and the head train."""
+    import peft
+
+    name = method(peft_cfg)
+    task_type = TASK_TYPES.get(model_class)
+    if task_type is None:
+        raise FtlabError(f"peft={name} does not support {model_class} tasks")
+    if name == "prefix_tuning" and not _takes_past_key_values(model):
+        raise FtlabError(
+            f"peft=prefix_tuning needs a model whose forward takes past_key_values; "
+            f"{type(model).__name__} does not in this transformers version: use "
+            "peft=prompt_tuning or peft=lora"
+        )
+    config = _config(peft_cfg, model.config.model_type, task_type, total_steps)
+    try:
+        wrapped = peft.get_peft_model(model, config)
+    except ValueError as exc:  # no target modules known, no past key values for prefixes ...
+        hint = (
+            "set peft.target_modules=[...] to the names of its attention projections"
+            if "target_modules" in str(exc)
+            else "choose another peft method"
+        )
+        raise FtlabError(
+            f"peft={name} on a '{model.config.model_type}' model: {exc}; {hint}"
+        ) from exc
+    log.info("peft=%s on %s", name, sorted(getattr(config, "target_modules", None) or []))
+    return wrapped
+
+
+def _takes_past_key_values(model: Any) -> bool:
+    """What peft's prefix tuning checks, at its first forward pass, for encoder models."""
+    return any(
+        "past_key_values" in inspect.signature(m.forward).parameters
+        for m in (model, model.base_model)
+    )
+
+
+def callbacks(model: Any, peft_cfg: DictConfig) -> list[Any]:
+    """AdaLoRA reallocates its ranks after each optimizer step; the Trainer does not call it."""
+    if method(peft_cfg) != "adalora":
+        return []
+    from transformers import TrainerCallback
+
+    class AdaLoraAllocation(TrainerCallback):
+        # after optimizer.step() and before zero_grad(), where peft wants it
+        def on_optimizer_step(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            model.base_model.update_and_allocate(state.global_step)
+
+    return [AdaLoraAllocation()]
+
+
+def training_steps(train_size: int, args: Any) -> int:
+    """The optimizer steps the Trainer will take (AdaLoRA's schedule needs it up front)."""
+    if args.max_steps > 0:
+        return int(args.max_steps)
+    batches = math.ceil(train_size / (args.train_batch_size * args.world_size))
+    per_epoch = max(1, batches // args.gradient_accumulation_steps)
+    return per_epoch * math.ceil(args.num_train_epochs)
+
+
+def save_merged(model: Any, tokenizer: Any, directory: Path) -> None:
+    """The adapter folded into the base weights: a plain transformers model for pipeline()."""
+    merged = model.merge_and_unload()
+    merged.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    log.info("merged model (no peft needed to load it): %s", directory)
