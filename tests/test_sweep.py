@@ -104,7 +104,6 @@ def test_optuna_search_writes_the_best_trial(
         intent_files,
         "hparams_search=optuna",
         "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.params.trainer.num_train_epochs=choice(1)",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2"]
