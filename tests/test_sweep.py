@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import ftlab, tiny_run_overrides
+from helpers import compose_config, ftlab, tiny_run_overrides
 
 from ftlab.errors import FtlabError
 from ftlab.pinning import slot_share
@@ -183,3 +183,45 @@ def test_local_parallel_jobs_get_their_own_cores(
     assert pins[0]["cpus"] and pins[1]["cpus"]
     assert not set(pins[0]["cpus"]) & set(pins[1]["cpus"])
     assert read_json(sweep / "summary.json")["failed"] == []
+
+
+def test_slurm_launcher_preset_makes_a_valid_sbatch_file(tmp_path: Path) -> None:
+    """Every key of the preset is one submitit knows (an unknown one is a TypeError here)."""
+    from hydra.utils import instantiate
+    from submitit.slurm.slurm import SlurmExecutor, _make_sbatch_string
+
+    cfg = compose_config(
+        ["hydra/launcher=submitit_slurm", "task=intent", f"hydra.sweep.dir={tmp_path}"],
+        hydra_config=True,
+    )
+    launcher = instantiate(cfg.hydra.launcher)  # the plugin's SlurmLauncher
+    generic = SlurmExecutor._equivalence_dict()
+    params = {
+        generic.get(key, key): value
+        for key, value in launcher.params.items()
+        if key not in ("submitit_folder", "max_num_timeout") and value is not None
+    }
+    sbatch = _make_sbatch_string(command="python -m ftlab.run", folder=tmp_path, **params)
+    for line in ("--gpus-per-node=1", "--cpus-per-task=8", "--time=240", "--job-name=ftlab-intent"):
+        assert f"#SBATCH {line}" in sbatch
+
+
+def test_optuna_preset_searches_the_fine_tuning_knobs() -> None:
+    cfg = compose_config(["hparams_search=optuna"], hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    assert set(sweeper.params) == {
+        "optimizer.learning_rate",
+        "optimizer.weight_decay",
+        "scheduler.warmup_steps",
+        "trainer.per_device_train_batch_size",
+        "trainer.num_train_epochs",
+    }
+    assert {"n_trials", "storage", "sampler", "direction"} <= set(sweeper)
+
+
+def test_resume_refuses_an_optuna_search() -> None:
+    from ftlab.resume import resume_overrides
+
+    with pytest.raises(FtlabError, match="an Optuna search continues from its study"):
+        resume_overrides(["-m", "hparams_search=optuna", "resume=auto"])

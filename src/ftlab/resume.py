@@ -21,6 +21,7 @@ from ftlab.records import CONFIG_FILE, STATUS_FILE, read_json
 
 _HYDRA_PREFIXES = ("hydra.", "hydra/", "--", "-")
 _MULTIRUN_FLAGS = ("-m", "--multirun")
+_SEARCH_PREFIXES = ("hparams_search=", "hydra/sweeper=")
 SWEEP_CONFIG = "multirun.yaml"  # Hydra's record of a sweep's composition and overrides
 
 
@@ -108,8 +109,18 @@ def find_unfinished_sweep(args: list[str]) -> Path | None:
     return None
 
 
+def _refuse_search(args: list[str]) -> None:
+    """Optuna samples new trials on every start: job N would not be the same job again."""
+    if any(a.startswith(_SEARCH_PREFIXES) for a in args):
+        raise FtlabError(
+            "resume= reruns grid sweeps; an Optuna search continues from its study instead: "
+            "hydra.sweeper.storage=sqlite:///PATH hydra.sweeper.study_name=NAME"
+        )
+
+
 def _resume_sweep(value: str, rest: list[str]) -> list[str]:
     """`-m ... resume=auto|SWEEP_DIR`: rerun the sweep in its directory (jobs decide alone)."""
+    _refuse_search(rest)
     if value == "auto":
         sweep_dir = find_unfinished_sweep(rest)
         if sweep_dir is None:
@@ -129,6 +140,7 @@ def _resume_sweep(value: str, rest: list[str]) -> list[str]:
                 f"resume={value} reruns that sweep with its saved overrides; drop the other "
                 f"overrides ({' '.join(extra)})"
             )
+        _refuse_search(saved)
         rest = [*rest, *_task_overrides(saved)]
     print(f"ftlab: resuming sweep {sweep_dir}")
     return [*rest, f"hydra.sweep.dir={sweep_dir}", f"resume={sweep_dir}"]
