@@ -102,7 +102,7 @@ def summary_markdown(jobs: list[JobRecord]) -> str:
     """A markdown table: job, the overrides that differ, status, main validation metric."""
     metric = next((j.metric for j in jobs if j.metric), "metric")
     lines = [
-        f"| job | overrides | status | {metric} |",
+        f"| job | overrides | status | validation {metric} |",
         "|---:|---|---|---:|",
     ]
     for job, varying in zip(jobs, _varying(jobs), strict=True):
