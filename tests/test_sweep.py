@@ -23,6 +23,7 @@ def _sweep(
     result = ftlab(
         "-m",
         *tiny_run_overrides(model, files),
+        "trainer.max_steps=3",  # one evaluation and one checkpoint per job
         f"output_root={tmp_path / 'out'}",
         *([f"hydra.sweep.dir={sweep_dir}"] if named else []),
         *args,
