@@ -151,6 +151,16 @@ def test_a_resumed_sweep_skips_completed_jobs(
     assert [j["status"] for j in jobs] == ["completed", "completed"]
     assert "trainer.seed=2" in " ".join(jobs[1]["overrides"])
 
+    # the leaderboard sees one configuration with two seeds (`resume` is not a setting)
+    from ftlab.report.leaderboard import leaderboard
+    from ftlab.report.runs import find_runs, runs_table
+
+    board = leaderboard(runs_table(find_runs(sweep)))
+    assert len(board) == 1 and board.loc[0, "seeds"] == 2
+    assert board.loc[0, "validation_mean"] == pytest.approx(
+        (_metric(sweep / "0") + _metric(sweep / "1")) / 2
+    )
+
     # resume=SWEEP_DIR alone reruns the saved overrides: everything is skipped now
     again = ftlab("-m", f"resume={sweep}", cwd=tmp_path, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -88,7 +88,9 @@ def _task_overrides(args: list[str]) -> list[str]:
 
 def _unfinished(sweep_dir: Path) -> bool:
     """No summary yet (stopped before the end), or a summary with failed jobs."""
-    summary = sweep_dir / "summary.json"
+    from ftlab.sweep import SUMMARY_JSON
+
+    summary = sweep_dir / SUMMARY_JSON
     return not summary.exists() or bool(read_json(summary).get("failed"))
 
 
