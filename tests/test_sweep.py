@@ -12,7 +12,7 @@ from helpers import compose_config, ftlab, tiny_run_overrides
 
 from ftlab.errors import FtlabError
 from ftlab.pinning import slot_share
-from ftlab.records import read_json
+from ftlab.records import read_json, write_json
 
 
 def _sweep(
@@ -124,47 +124,52 @@ def test_optuna_search_writes_the_best_trial(
 def test_a_resumed_sweep_skips_completed_jobs(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
-    args = ("trainer.seed=1,2",)
+    args = ("trainer.seed=1,2,3",)
     result, _ = _sweep(tmp_path, tiny_model_dir, intent_files, *args, named=False)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "out" / "multirun").iterdir()
 
-    # as if the sweep had been killed before its second job
     def mtimes() -> list[int]:
         return [
             (sweep / "0" / f).stat().st_mtime_ns
             for f in ("model/model.safetensors", "metrics.json")
         ]
 
+    # as if the sweep had been killed during job 1 (after its checkpoint), before job 2
     before = mtimes()
-    for path in sorted((sweep / "1").rglob("*"), reverse=True):
+    (sweep / "1" / "metrics.json").unlink()
+    write_json(sweep / "1" / "status.json", {"status": "running"})
+    for path in sorted((sweep / "2").rglob("*"), reverse=True):
         path.rmdir() if path.is_dir() else path.unlink()
-    (sweep / "1").rmdir()
+    (sweep / "2").rmdir()
     (sweep / "summary.json").unlink()
 
     result, _ = _sweep(tmp_path, tiny_model_dir, intent_files, *args, "resume=auto", named=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resuming sweep {sweep}" in result.stdout
-    assert "completed earlier with this config; skipped" in result.stdout
+    assert result.stdout.count("completed earlier with this config; skipped") == 1
     assert mtimes() == before  # not retrained
+    status = read_json(sweep / "1" / "status.json")
+    assert status["status"] == "completed"
+    assert status["resumed_from"].endswith("checkpoint-3")  # continued, not restarted
     jobs = read_json(sweep / "summary.json")["jobs"]
-    assert [j["status"] for j in jobs] == ["completed", "completed"]
-    assert "trainer.seed=2" in " ".join(jobs[1]["overrides"])
+    assert [j["status"] for j in jobs] == ["completed"] * 3
+    assert "trainer.seed=3" in " ".join(jobs[2]["overrides"])
 
-    # the leaderboard sees one configuration with two seeds (`resume` is not a setting)
+    # the leaderboard sees one configuration with three seeds (`resume` is not a setting)
     from ftlab.report.leaderboard import leaderboard
     from ftlab.report.runs import find_runs, runs_table
 
     board = leaderboard(runs_table(find_runs(sweep)))
-    assert len(board) == 1 and board.loc[0, "seeds"] == 2
+    assert len(board) == 1 and board.loc[0, "seeds"] == 3
     assert board.loc[0, "validation_mean"] == pytest.approx(
-        (_metric(sweep / "0") + _metric(sweep / "1")) / 2
+        sum(_metric(sweep / job) for job in ("0", "1", "2")) / 3
     )
 
     # resume=SWEEP_DIR alone reruns the saved overrides: everything is skipped now
     again = ftlab("-m", f"resume={sweep}", cwd=tmp_path, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("skipped") == 2
+    assert again.stdout.count("skipped") == 3
     assert mtimes() == before
 
 
