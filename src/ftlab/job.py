@@ -97,9 +97,10 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     except FtlabError as exc:
         write_status(run_dir, "failed", error=str(exc), seconds=round(time.time() - started, 1))
         log.error("%s", exc)
+        if sweep_job:  # recorded; the sweep goes on and its summary reports the failure
+            print(f"ftlab: error: {run_dir}: {exc}", file=sys.stderr)
+            return None
         print(f"ftlab: error: {exc}", file=sys.stderr)
-        if sweep_job:
-            return None  # recorded; the sweep goes on and its summary reports the failure
         sys.exit(1)
     except KeyboardInterrupt:
         write_status(run_dir, "interrupted", seconds=round(time.time() - started, 1))
