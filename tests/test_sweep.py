@@ -28,7 +28,7 @@ def _sweep(
         *([f"hydra.sweep.dir={sweep_dir}"] if named else []),
         *args,
         cwd=tmp_path,
-        timeout=300,
+        timeout=600,  # a bound for a loaded machine; a few seconds a job normally
     )
     return result, sweep_dir
 
