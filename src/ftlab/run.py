@@ -21,7 +21,7 @@ from ftlab.resume import resume_overrides
 register_resolvers()
 # conf/hydra/launcher/submitit_*.yaml are complete presets named like the plugin's configs,
 # so Hydra checks them against the plugin's schema (wanted) and says so on every run (not)
-warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema with the same")
+warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")
 
 
 @hydra.main(version_base="1.3", config_path="pkg://ftlab.conf", config_name="config")
