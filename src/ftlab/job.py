@@ -19,6 +19,7 @@ from ftlab.hardware import (
     deepspeed_path,
     launch_plan,
 )
+from ftlab.pinning import pin_job
 from ftlab.records import (
     CONFIG_FILE,
     ENV_FILE,
@@ -26,11 +27,13 @@ from ftlab.records import (
     environment_record,
     read_json,
     scrub_secrets,
+    update_json,
     write_json,
     write_status,
     write_text_atomic,
 )
-from ftlab.resume import last_checkpoint
+from ftlab.resume import earlier_job, last_checkpoint
+from ftlab.sweep import in_multirun
 
 log = logging.getLogger("ftlab")
 
@@ -39,14 +42,24 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     """Validate, train and record one job in `run_dir`; return the main validation metric.
 
     A FtlabError (bad config, data or environment) ends the process with one line on
-    stderr, exit code 1 and status `failed`; other exceptions keep their traceback.
+    stderr, exit code 1 and status `failed`; other exceptions keep their traceback. In a
+    multirun, a failed job is recorded the same way and returns None, so the sweep goes on.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     scrub_secrets(run_dir / ".hydra", secret_values(cfg))
     started = time.time()
     resume_from = None
+    sweep_job, pinned = in_multirun(), None
     try:
-        resuming = bool(cfg.get("resume"))
+        if sweep_job:
+            pinned = pin_job()  # before torch loads: CUDA and its threads see the job's share
+            if cfg.get("resume"):
+                earlier = earlier_job(cfg, run_dir)
+                if earlier is not None and earlier[0] == "completed":
+                    return _skip_completed(cfg, run_dir)
+                resume_from = earlier[1] if earlier is not None else None
+        # a single run's resume= continues with its saved config; a sweep job's was composed
+        resuming = bool(cfg.get("resume")) and not sweep_job
         if resuming:
             # the run's own saved config, not a fresh composition; its records stay as written
             cfg = OmegaConf.load(run_dir / CONFIG_FILE)
@@ -57,9 +70,15 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         cpu_ranks_without_gpus(cfg, plan)
         if not resuming:
             _write_run_files(cfg, plan, run_dir)
+        if sweep_job and pinned:
+            update_json(run_dir / ENV_FILE, pinning=pinned)
         if not plan.main_machine:
             return _run_secondary_machine(plan, run_dir, resume_from)
-        resumed = {"resumed_from": str(resume_from) if resume_from else None} if resuming else {}
+        resumed = (
+            {"resumed_from": str(resume_from) if resume_from else None}
+            if resuming or resume_from
+            else {}
+        )
         write_status(run_dir, "running", **resumed)
         metrics = _train(cfg, plan, run_dir, resume_from)
     except RunInterrupted as exc:
@@ -78,11 +97,23 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     except FtlabError as exc:
         write_status(run_dir, "failed", error=str(exc), seconds=round(time.time() - started, 1))
         log.error("%s", exc)
+        if sweep_job:  # recorded; the sweep goes on and its summary reports the failure
+            print(f"ftlab: error: {run_dir}: {exc}", file=sys.stderr)
+            return None
         print(f"ftlab: error: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         write_status(run_dir, "interrupted", seconds=round(time.time() - started, 1))
         raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        write_status(run_dir, "failed", error=error, seconds=round(time.time() - started, 1))
+        if not sweep_job:
+            raise
+        # a bug, an out-of-memory or a diverging setting fails this job, not the sweep
+        log.exception("job failed: %s", error)
+        print(f"ftlab: error: {run_dir}: {error}", file=sys.stderr)
+        return None
     except BaseException as exc:
         write_status(
             run_dir,
@@ -94,6 +125,13 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     seconds = time.time() - started
     write_status(run_dir, "completed", seconds=round(seconds, 1))
     print(summary_table(metrics, run_dir, seconds))
+    return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
+
+
+def _skip_completed(cfg: DictConfig, run_dir: Path) -> float | None:
+    """A resumed sweep's job that completed before: keep its records, return its metric."""
+    print(f"ftlab: {run_dir} completed earlier with this config; skipped")
+    metrics = read_json(run_dir / METRICS_FILE)
     return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
 
 

@@ -3,6 +3,10 @@
 Handled on the command line, before Hydra composes: the job must land in the run
 directory it continues (so checkpoints, logs and records stay together), and Hydra must
 not overwrite that directory's `.hydra/` record of the original composition.
+
+In a multirun (`-m`), `resume=auto` or `resume=SWEEP_DIR` reruns the sweep in its own
+sweep directory: each job whose directory holds a completed run with the same config is
+skipped, one with a checkpoint continues from it, and the others run.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from ftlab.errors import FtlabError
 from ftlab.records import CONFIG_FILE, STATUS_FILE, read_json
 
 _HYDRA_PREFIXES = ("hydra.", "hydra/", "--", "-")
+_MULTIRUN_FLAGS = ("-m", "--multirun")
+_SEARCH_PREFIXES = ("hparams_search=", "hydra/sweeper=")
+SWEEP_CONFIG = "multirun.yaml"  # Hydra's record of a sweep's composition and overrides
 
 
 def last_checkpoint(run_dir: Path) -> Path | None:
@@ -57,11 +64,97 @@ def find_unfinished_run(overrides: list[str]) -> Path | None:
     return None
 
 
+def earlier_job(cfg: Any, run_dir: Path) -> tuple[str, Path | None] | None:
+    """A resumed sweep's earlier attempt at this job: (its status, its last checkpoint).
+
+    None when the job directory holds no run, or one with a different resolved config
+    (the sweep's overrides changed): that job then runs afresh.
+    """
+    from ftlab.config import redact
+
+    status_file, config_file = run_dir / STATUS_FILE, run_dir / CONFIG_FILE
+    if not (status_file.exists() and config_file.exists()):
+        return None
+    wanted = _comparable(redact(OmegaConf.to_container(cfg, resolve=True)))
+    saved = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
+    if _comparable(saved) != wanted:
+        return None
+    return read_json(status_file).get("status", "unknown"), last_checkpoint(run_dir)
+
+
+def _task_overrides(args: list[str]) -> list[str]:
+    return [a for a in args if not a.startswith(_HYDRA_PREFIXES) and not a.startswith("resume=")]
+
+
+def _unfinished(sweep_dir: Path) -> bool:
+    """No summary yet (stopped before the end), or a summary with failed jobs."""
+    from ftlab.sweep import SUMMARY_JSON
+
+    summary = sweep_dir / SUMMARY_JSON
+    return not summary.exists() or bool(read_json(summary).get("failed"))
+
+
+def find_unfinished_sweep(args: list[str]) -> Path | None:
+    """The newest sweep with the same overrides that was stopped or had failed jobs."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("ftlab.conf", version_base="1.3"):
+        root = compose("config", overrides=[a for a in args if a.startswith("output_root=")])
+    wanted = _task_overrides(args)
+    for sweep_dir in sorted((Path(root.output_root) / "multirun").glob("*"), reverse=True):
+        saved = sweep_dir / SWEEP_CONFIG
+        if not saved.exists() or not _unfinished(sweep_dir):
+            continue
+        overrides = list(OmegaConf.load(saved).hydra.overrides.task)
+        if _task_overrides(overrides) == wanted:
+            return sweep_dir
+    return None
+
+
+def _refuse_search(args: list[str]) -> None:
+    """Optuna samples new trials on every start: job N would not be the same job again."""
+    if any(a.startswith(_SEARCH_PREFIXES) for a in args):
+        raise FtlabError(
+            "resume= reruns grid sweeps; an Optuna search continues from its study instead: "
+            "hydra.sweeper.storage=sqlite:///PATH hydra.sweeper.study_name=NAME"
+        )
+
+
+def _resume_sweep(value: str, rest: list[str]) -> list[str]:
+    """`-m ... resume=auto|SWEEP_DIR`: rerun the sweep in its directory (jobs decide alone)."""
+    _refuse_search(rest)
+    if value == "auto":
+        sweep_dir = find_unfinished_sweep(rest)
+        if sweep_dir is None:
+            print(
+                "ftlab: resume=auto: no stopped or failed sweep with these overrides; "
+                "starting a new sweep"
+            )
+            return rest
+    else:
+        sweep_dir = Path(value).expanduser()
+        if not (sweep_dir / SWEEP_CONFIG).is_file():
+            raise FtlabError(f"resume={value}: not a sweep directory (no {SWEEP_CONFIG} in it)")
+        saved = [str(o) for o in OmegaConf.load(sweep_dir / SWEEP_CONFIG).hydra.overrides.task]
+        extra = _task_overrides(rest)
+        if extra:
+            raise FtlabError(
+                f"resume={value} reruns that sweep with its saved overrides; drop the other "
+                f"overrides ({' '.join(extra)})"
+            )
+        _refuse_search(saved)
+        rest = [*rest, *_task_overrides(saved)]
+    print(f"ftlab: resuming sweep {sweep_dir}")
+    return [*rest, f"hydra.sweep.dir={sweep_dir}", f"resume={sweep_dir}"]
+
+
 def resume_overrides(args: list[str]) -> list[str]:
     """Rewrite `resume=...` into overrides that run the job inside the run it continues."""
     value, rest = _split_resume(args)
     if value is None:
         return rest
+    if any(a in _MULTIRUN_FLAGS for a in rest):
+        return _resume_sweep(value, rest)
     if value == "auto":
         run_dir = find_unfinished_run(rest)
         if run_dir is None:

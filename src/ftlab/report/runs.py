@@ -12,9 +12,10 @@ import yaml
 
 from ftlab.records import CONFIG_FILE, METRICS_FILE, STATUS_FILE, TRAIN_LOG_FILE
 
-# Config keys that never change a result: where a run is written and how it is displayed.
+# Config keys that never change a result: where a run is written, how it is displayed, and
+# `resume` (set in the jobs a resumed sweep ran, not in those it skipped).
 # The seed is left out too: it is what the leaderboard aggregates over.
-NOT_A_SETTING = ("output_root", "trainer.seed", "trainer.disable_tqdm", "logger.")
+NOT_A_SETTING = ("output_root", "resume", "trainer.seed", "trainer.disable_tqdm", "logger.")
 
 
 @dataclass
