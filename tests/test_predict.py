@@ -221,3 +221,61 @@ def test_lora_adapter_run(intent_run: Path, tmp_path: Path) -> None:
     for row, p in zip(rows, probabilities, strict=False):
         expected = {merged.config.id2label[i]: float(v) for i, v in enumerate(p)}
         assert row["scores"] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def ner_run(tmp_path_factory, tiny_ner_model_dir: Path, conll_files: dict) -> Path:
+    return tiny_run(
+        tmp_path_factory.mktemp("ner-run"),
+        tiny_ner_model_dir,
+        conll_files,
+        "task=ner",
+        "task.max_seq_length=256",
+        "trainer.max_steps=50",
+        "optimizer.learning_rate=3e-3",
+        "trainer.eval_strategy=no",
+        "trainer.save_strategy=no",
+        "trainer.load_best_model_at_end=false",
+    )
+
+
+def test_ner_tags_match_the_run_and_entities_have_offsets(
+    ner_run: Path, conll_files: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "ner.jsonl"
+    done = predict(
+        f"run={ner_run}",
+        f"input={conll_files['test']}",
+        "input_format=conll",
+        f"output={out}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    sentences = [
+        [line.split("\t")[2] for line in block.splitlines()]
+        for block in (ner_run / "predictions.conll").read_text().strip().split("\n\n")
+    ]
+    rows = read_jsonl(out)
+    assert [r["tags"] for r in rows] == sentences
+    assert sum(len(r["entities"]) for r in rows) > 0
+    for row in rows:
+        for entity in row["entities"]:
+            assert row["text"][entity["start"] : entity["end"]] == entity["text"]
+    # gold tags in the input: the printed F1 is seqeval's over every word (the test report's)
+    report = read_json(ner_run / "classification_report.json")
+    assert f"{report['overall_f1']:.4f}" in done.stdout
+
+    # raw text: the same sentence written out finds the same entities at character offsets
+    row = next(r for r in rows if r["entities"])
+    text_in = tmp_path / "sentences.txt"
+    text_in.write_text("  " + row["text"] + "\n", encoding="utf-8")
+    done = predict(f"run={ner_run}", f"input={text_in}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (raw,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["entity"] for e in raw["entities"]] == [e["entity"] for e in row["entities"]]
+    assert [raw["text"][e["start"] : e["end"]] for e in raw["entities"]] == [
+        e["text"] for e in row["entities"]
+    ]
+    assert all(
+        e["start"] == x["start"] + 2 for e, x in zip(raw["entities"], row["entities"], strict=True)
+    )
