@@ -54,12 +54,14 @@ class ClassificationKind:
             )
         return rows
 
+    @staticmethod
+    def encode(run: Run, examples: Dataset) -> Any:
+        """The task's own tokenization of the examples, unpadded."""
+        columns = [list(examples[c]) for c in run.task.text_columns]
+        return encode_texts(run.tokenizer, columns, run.task.max_seq_length)
+
     def probabilities(self, run: Run, examples: Dataset, batching: Batching) -> list[np.ndarray]:
-        encoded = encode_texts(
-            run.tokenizer,
-            [list(examples[c]) for c in run.task.text_columns],
-            run.task.max_seq_length,
-        )
+        encoded = self.encode(run, examples)
         logits = model_logits(
             run, features_only(encoded), batching.batch_size, batching.device, batching.progress
         )
@@ -120,10 +122,10 @@ class TokenKind:
     offsets into the text. Input rows hold a word list (the task's tokens column) or raw
     text (`text`), which the model's own pre-tokenizer splits into words."""
 
+    text_column = "text"
+
     def __init__(self, task: Any) -> None:
         self.task = task
-
-    text_column = "text"
 
     def examples(self, rows: Dataset, tokenizer: Any) -> Dataset:
         tokens_column = self.task.tokens_column
@@ -147,11 +149,16 @@ class TokenKind:
             columns["gold"] = as_names(rows, self.task.tags_column, True)
         return Dataset.from_dict(columns)
 
+    @staticmethod
+    def encode(run: Run, examples: Dataset) -> Any:
+        """The task's own tokenization of the words, unpadded; `word_ids(i)` maps back."""
+        return encode_words(run.tokenizer, list(examples["words"]), run.task.max_seq_length)
+
     def probabilities(self, run: Run, examples: Dataset, batching: Batching) -> list[np.ndarray]:
         """Per sentence, a (words x labels) array: each word's first piece; a word cut off by
         truncation is 'O' with certainty, as in the run's own predictions.conll."""
         sentences = list(examples["words"])
-        encoded = encode_words(run.tokenizer, sentences, run.task.max_seq_length)
+        encoded = self.encode(run, examples)
         features = features_only(encoded)
         logits = model_logits(
             run, features, batching.batch_size, batching.device, batching.progress
