@@ -223,22 +223,6 @@ def test_lora_adapter_run(intent_run: Path, tmp_path: Path) -> None:
         assert row["scores"] == pytest.approx(expected, abs=1e-4)
 
 
-@pytest.fixture(scope="module")
-def ner_run(tmp_path_factory, tiny_ner_model_dir: Path, conll_files: dict) -> Path:
-    return tiny_run(
-        tmp_path_factory.mktemp("ner-run"),
-        tiny_ner_model_dir,
-        conll_files,
-        "task=ner",
-        "task.max_seq_length=256",
-        "trainer.max_steps=50",
-        "optimizer.learning_rate=3e-3",
-        "trainer.eval_strategy=no",
-        "trainer.save_strategy=no",
-        "trainer.load_best_model_at_end=false",
-    )
-
-
 def test_ner_tags_match_the_run_and_entities_have_offsets(
     ner_run: Path, conll_files: dict, tmp_path: Path
 ) -> None:
