@@ -65,7 +65,9 @@ def plain_job(model: str, data: Path, steps: int, output: Path) -> list[str]:
     ]
 
 
-def measure(model: str, work: Path, steps: int, repetitions: int, samples: int) -> dict[str, Any]:
+def measure(
+    model: str, work: Path, steps: int, repetitions: int, samples: int, warmup: bool = True
+) -> dict[str, Any]:
     """One untimed warm-up of each (file caches, tokenization caches), then the pairs."""
     data = write_trec_csv(work / "data", samples, 200)
     counter = {"n": 0}
@@ -102,11 +104,12 @@ def measure(model: str, work: Path, steps: int, repetitions: int, samples: int) 
         }
 
     setups = {"python -m ftlab.run": ftlab_run, "plain Trainer script": plain_run}
-    paired(setups, 1)  # warm-up, not counted
+    if warmup:
+        paired(setups, 1)  # not counted
     results = paired(setups, repetitions)
     config_times = [
         run_command(ftlab_command("task=intent", "--cfg", "job"))["wall"]
-        for _ in range(max(repetitions, 3))
+        for _ in range(repetitions)
     ]
     return {
         "results": results,

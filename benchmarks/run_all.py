@@ -35,7 +35,7 @@ def main() -> None:
     options = parser.parse_args()
     model = resolve_path(options.model)
     quick = options.quick
-    repetitions = options.repetitions or (1 if quick else 3)
+    repetitions = options.repetitions or (1 if quick else 4)
     started, host = time.time(), machine()
     sections = []
     with tempfile.TemporaryDirectory(prefix="ftlab-bench-") as tmp:
@@ -46,7 +46,7 @@ def main() -> None:
 
         step("overhead and start-up")
         costs = overhead.measure(
-            model, work, 4 if quick else 40, repetitions, 64 if quick else 1000
+            model, work, 4 if quick else 30, repetitions, 64 if quick else 1000, not quick
         )
         sections.append(overhead.section(costs))
         step("dynamic padding")
