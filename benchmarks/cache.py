@@ -70,3 +70,10 @@ def section(m: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def key_ratios(m: dict[str, Any]) -> list[str]:
+    first, second = (median(v) for v in m["runs"].values())
+    return [
+        f"tokenization cache: the data stage takes {second / first:.2f}x as long on the second run"
+    ]

@@ -23,6 +23,9 @@ def command(run_dir: str, output: Path, latency_runs: int) -> list[str]:
         f"output={output}",
         f"latency_runs={latency_runs}",
         "check_samples=200",
+        # one thread for both: on a shared machine, OpenMP's spin-waiting across busy cores
+        # made PyTorch's 2-thread latency 100x worse (measured), which says nothing about it
+        "threads=1",
     ]
 
 
@@ -30,7 +33,7 @@ def measure(run_dir: str, work: Path, latency_runs: int) -> dict[str, Any]:
     run_command(command(run_dir, work / "onnx", latency_runs))
     return {
         "report": read_json(work / "onnx/export.json"),
-        "command": " ".join(command("RUN_DIR", Path("OUT"), latency_runs)[1:]),
+        "command": " ".join(command("RUN_DIR", Path("OUT"), latency_runs)[2:]),
         "latency_runs": latency_runs,
     }
 
@@ -43,7 +46,8 @@ def section(m: dict[str, Any]) -> str:
         "",
         "The MiniLM intent model of the overhead benchmark's last ftlab run, exported by "
         "`python -m ftlab.export` (ONNX through torch.onnx, int8 through onnxruntime's dynamic "
-        f"quantization). Latency: one question at a time, {m['latency_runs']} runs after 5 "
+        f"quantization), one CPU thread each. Latency: one question at a time, "
+        f"{m['latency_runs']} runs after 5 "
         "warm-up runs; samples/s: the test questions in batches of 32. Agreement with PyTorch "
         f"on {m['report']['check_examples']} test questions.",
         "",
@@ -61,3 +65,19 @@ def section(m: dict[str, Any]) -> str:
         )
     lines += ["", f"Command: `python -m {m['command']}`", ""]
     return "\n".join(lines)
+
+
+def key_ratios(m: dict[str, Any]) -> list[str]:
+    models = m["report"]["models"]
+    base = models["pytorch"]
+    lines = []
+    for name, r in models.items():
+        if name == "pytorch":
+            continue
+        speed = r["samples_per_second"] / base["samples_per_second"]
+        latency, size = r["p50_ms"] / base["p50_ms"], r["size_mb"] / base["size_mb"]
+        lines.append(
+            f"CPU inference, {name} against PyTorch: {speed:.2f}x the samples/s, "
+            f"p50 latency {latency:.2f}x, size {size:.2f}x"
+        )
+    return lines

@@ -173,3 +173,29 @@ def section(m: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def key_ratios(m: dict[str, Any]) -> list[str]:
+    """The closing note's lines: the ratios, and where ftlab's extra time goes."""
+    ftlab, plain = m["results"]["python -m ftlab.run"], m["results"]["plain Trainer script"]
+
+    def ratio(key: str) -> float:
+        return median([r[key] for r in ftlab]) / median([r[key] for r in plain])
+
+    wall, speed = ratio("wall"), ratio("samples_per_second")
+    start = median([r["first_step_s"] for r in ftlab]) - median([r["first_step_s"] for r in plain])
+    rest = (median([r["wall"] for r in ftlab]) - median([r["wall"] for r in plain])) - start
+    same = all(
+        a["accuracy"] == b["accuracy"] and a["test_accuracy"] == b["test_accuracy"]
+        for a, b in zip(ftlab, plain, strict=True)
+    )
+    verdict = "within" if abs(wall - 1) <= 0.03 else "outside"
+    return [
+        f"framework overhead: ftlab / plain Trainer script wall time {wall:.3f} ({verdict} the "
+        f"3% goal), training samples/s {speed:.3f}; final metrics "
+        f"{'identical' if same else 'not identical'} in every pair",
+        f"of ftlab's extra wall time, {start:+.1f} s is before the first training step "
+        "(config composition and validation, run records, the ftlab imports) and "
+        f"{rest:+.1f} s after it (training, evaluation, writing predictions, report and model)",
+        f"printing a composed config (`--cfg job`): {median(m['config_seconds']):.1f} s",
+    ]

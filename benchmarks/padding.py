@@ -167,3 +167,13 @@ def section(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def key_ratios(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, r in results.items():
+        padded, dynamic = (
+            median([x["samples_per_second"] for x in runs]) for runs in r["runs"].values()
+        )
+        lines.append(f"dynamic padding on {name}: {dynamic / padded:.2f}x the samples/s")
+    return lines

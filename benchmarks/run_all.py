@@ -11,6 +11,7 @@ tokenization cache (cache.py), inference (inference.py), 1 against 2 processes
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ import inference
 import overhead
 import padding
 import throughput
-from common import MINILM, ROOT, machine
+from common import MINILM, ROOT, load, machine
 
 from ftlab.paths import resolve_path
 
@@ -37,7 +38,6 @@ def main() -> None:
     quick = options.quick
     repetitions = options.repetitions or (1 if quick else 4)
     started, host = time.time(), machine()
-    sections = []
     with tempfile.TemporaryDirectory(prefix="ftlab-bench-") as tmp:
         work = Path(tmp)
 
@@ -48,22 +48,31 @@ def main() -> None:
         costs = overhead.measure(
             model, work, 4 if quick else 30, repetitions, 64 if quick else 1000, not quick
         )
-        sections.append(overhead.section(costs))
         step("dynamic padding")
-        sections.append(
-            padding.section(padding.measure(model, 64 if quick else 2000, 1 if quick else 2, quick))
-        )
+        pads = padding.measure(model, 64 if quick else 2000, 1 if quick else 2, quick)
         step("tokenization cache")
-        sections.append(
-            cache.section(cache.measure(model, work, 64 if quick else None, 1 if quick else 2))
-        )
+        caching = cache.measure(model, work, 64 if quick else None, 1 if quick else 2)
         step("inference")
-        sections.append(
-            inference.section(inference.measure(costs["ftlab_run_dir"], work, 10 if quick else 100))
-        )
+        speeds = inference.measure(costs["ftlab_run_dir"], work, 10 if quick else 100)
         step("1 against 2 processes")
         steps = 2 if quick else 20
-        sections.append(throughput.section(throughput.measure(steps, work, model), steps))
+        processes = throughput.measure(steps, work, model)
+    sections = [
+        overhead.section(costs),
+        padding.section(pads),
+        cache.section(caching),
+        inference.section(speeds),
+        throughput.section(processes, steps),
+    ]
+    ratios = [
+        *overhead.key_ratios(costs),
+        *padding.key_ratios(pads),
+        *cache.key_ratios(caching),
+        *inference.key_ratios(speeds),
+    ]
+    sections.append(
+        "\n".join(["## Closing note: the key ratios", "", *(f"- {r}" for r in ratios), ""])
+    )
     header = [
         "# Benchmarks",
         "",
@@ -71,10 +80,16 @@ def main() -> None:
         "",
         "Written by `make bench` (`python benchmarks/run_all.py`"
         + (" --quick" if quick else "")
-        + f"), {time.time() - started:.0f} s in all. The machine is shared (2 cores, other "
-        "jobs running): comparisons are paired and interleaved (A, B, A, B ...) so that load "
-        "hits both sides alike, and the load average is recorded; absolute figures are lower "
-        "than on an idle machine.",
+        + f"), {time.time() - started:.0f} s in all; load average at the end: {load()}. "
+        "Comparisons are paired and interleaved (A, B, A, B ...), so a change in the load "
+        "of a shared machine hits both sides alike; the load average is recorded with them. "
+        + (
+            "**Measured under load** (a load average above the core count: other jobs shared "
+            "the cores), so absolute figures are lower than on an idle machine; the ratios "
+            "are what to read."
+            if os.getloadavg()[0] > (os.cpu_count() or 1)
+            else ""
+        ),
         "",
     ]
     options.out.parent.mkdir(parents=True, exist_ok=True)

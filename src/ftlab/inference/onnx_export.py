@@ -97,9 +97,12 @@ def _torch_predict(model: Any) -> Callable[[dict], np.ndarray]:
     return predict
 
 
-def _onnx_predict(path: Path) -> Callable[[dict], np.ndarray]:
+def _onnx_predict(path: Path, threads: int | None) -> Callable[[dict], np.ndarray]:
     onnxruntime, _ = _onnx_packages()
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def predict(batch: dict) -> np.ndarray:
         return session.run(["logits"], dict(batch))[0]
@@ -125,6 +128,11 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         raise FtlabError("export takes one run: run=RUN_DIR")
     (path,) = run_paths(cfg.run)
     _, quantization = _onnx_packages()
+    threads = int(cfg.threads) if cfg.threads else None
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     run = load_run(path)
     model = run.model.merge_and_unload() if hasattr(run.model, "merge_and_unload") else run.model
     model = model.float().eval()
@@ -153,9 +161,14 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
     reference = _torch_predict(model)(check)
     mask = check["attention_mask"].astype(bool)  # token logits: real tokens only
-    report: dict[str, Any] = {"run": str(path), "check_examples": len(features), "models": {}}
+    report: dict[str, Any] = {
+        "run": str(path),
+        "check_examples": len(features),
+        "threads": threads or "default",
+        "models": {},
+    }
     for name, file in files.items():
-        predict = _torch_predict(model) if file is None else _onnx_predict(file)
+        predict = _torch_predict(model) if file is None else _onnx_predict(file, threads)
         entry: dict[str, Any] = {
             "file": str(file) if file else str(path / "model"),
             # PyTorch: its fp32 parameters (an adapter run's: base and adapter merged)
