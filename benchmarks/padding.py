@@ -47,7 +47,7 @@ def _tasks(directory: Path, samples: int, quick: bool) -> dict[str, tuple[Any, i
         f"convention speeches (max length {speeches.max_seq_length})": (
             speeches,
             4,
-            2 if quick else 8,
+            2 if quick else 4,
         ),
     }
 
