@@ -18,6 +18,7 @@ from transformers import (
     DataCollatorWithPadding,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
 
 
@@ -44,6 +45,7 @@ def main() -> None:
         return encoded
 
     data = data.map(tokenize, batched=True, remove_columns=["text", "label"])
+    set_seed(options.seed)  # before the model: its new head is initialised at random
     model = AutoModelForSequenceClassification.from_pretrained(
         options.model,
         num_labels=len(labels),

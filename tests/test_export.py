@@ -90,3 +90,28 @@ def test_unknown_format(run_dir: Path, tmp_path: Path) -> None:
     done = export(f"run={run_dir}", "format=tflite", cwd=tmp_path)
     assert done.returncode == 1
     assert "format must be one of onnx" in done.stderr
+
+
+def test_inputs_keep_their_names_in_a_tokenizers_order(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """A BERT tokenizer returns token_type_ids before attention_mask; forward() takes them the
+    other way round. The exported graph must still bind each name to its own input."""
+    import onnxruntime
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from ftlab.inference.onnx_export import export_onnx
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=3)
+    rng = np.random.default_rng(0)
+    batch = {
+        "input_ids": rng.integers(5, 200, size=(2, 7)),
+        "token_type_ids": np.array([[0, 0, 0, 1, 1, 1, 1]] * 2),
+        "attention_mask": np.array([[1] * 7, [1] * 5 + [0] * 2]),
+    }
+    export_onnx(model.eval(), batch, tmp_path / "m.onnx", 17)
+    onnx_logits = onnxruntime.InferenceSession(str(tmp_path / "m.onnx")).run(["logits"], batch)[0]
+    with torch.no_grad():
+        torch_logits = model(**{k: torch.as_tensor(v) for k, v in batch.items()}).logits.numpy()
+    np.testing.assert_allclose(onnx_logits, torch_logits, atol=1e-4)

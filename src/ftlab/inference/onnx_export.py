@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import statistics
 import time
@@ -39,7 +40,10 @@ def export_onnx(model: Any, batch: dict[str, Any], path: Path, opset: int) -> No
     """torch.onnx's TorchScript exporter, batch and sequence axes dynamic."""
     import torch
 
-    names = list(batch)
+    # in forward()'s order: the exporter names the graph's inputs by position, so a
+    # tokenizer's order (input_ids, token_type_ids, attention_mask) would swap two of them
+    order = list(inspect.signature(model.forward).parameters)
+    names = sorted(batch, key=order.index)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes["logits"] = {0: "batch", 1: "sequence"} if batch_logits_per_token(model) else {0: "batch"}
     with torch.no_grad():
