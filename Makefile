@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The CPU build of torch; on a GPU machine: make install TORCH=torch
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,wandb,tensorboard,peft,report,sweep
+EXTRAS ?= dev,wandb,tensorboard,peft,report,sweep,export
 STAMP  := $(VENV)/.ftlab-installed
 # Everything below runs offline: models and data come from installed packages.
 # (logger=wandb needs no setting here: without a key or network it logs offline by itself.)
@@ -35,8 +35,8 @@ test: install  ## the fast offline test suite
 test-slow: install  ## the slow checks too (full data sets)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
 
-bench: install  ## training samples/s, 1 process against 2 (CPU, gloo) -> experiments/BENCHMARKS.md
-	$(OFFLINE) $(BIN)/python benchmarks/throughput.py
+bench: install  ## overhead against a plain Trainer script, padding, cache, inference, 1 vs 2 processes -> experiments/BENCHMARKS.md
+	$(OFFLINE) $(BIN)/python benchmarks/run_all.py
 
 lint: install  ## ruff
 	$(BIN)/ruff check src tests benchmarks

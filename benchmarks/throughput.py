@@ -5,24 +5,24 @@ optimizer steps with the same effective batch: 1 process x 2 accumulation steps 
 2 processes x 1, 16 examples per device. Each is a real `python -m ftlab.run` (the second
 through `hardware=ddp`, i.e. `accelerate launch`); samples/s is the Trainer's
 train_samples_per_second (training loop only), wall is the whole command including
-process start, data and evaluation. Results go to experiments/BENCHMARKS.md.
+process start, data and evaluation. `make bench` (benchmarks/run_all.py) writes it into
+experiments/BENCHMARKS.md; alone it prints its section:
 
-    python benchmarks/throughput.py [--steps 20] [--out experiments/BENCHMARKS.md]
+    python benchmarks/throughput.py [--steps 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import machine
+
 COMMON = [
     "task=intent",
     "model=minilm",
@@ -46,9 +46,14 @@ SETUPS = {
 }
 
 
-def run(name: str, overrides: list[str], steps: int, output_root: Path) -> dict[str, float]:
+def run(
+    name: str, overrides: list[str], steps: int, output_root: Path, model: str | None = None
+) -> dict[str, float]:
     """One `python -m ftlab.run`; its train samples/s and wall seconds."""
-    args = [*COMMON, *overrides, f"trainer.max_steps={steps}", f"output_root={output_root}"]
+    args = [*COMMON, *overrides, f"trainer.max_steps={steps}"]
+    if model:
+        args.append(f"model.name_or_path={model}")
+    args.append(f"output_root={output_root}")
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "ftlab.run", *args],
@@ -76,39 +81,9 @@ def run(name: str, overrides: list[str], steps: int, output_root: Path) -> dict[
     }
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or "unknown CPU",
-    )
-    memory = next(
-        (
-            int(line.split()[1]) / 1024**2
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        ),
-        0.0,
-    )
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, no GPU; "
-        f"Python {platform.python_version()}, torch {metadata.version('torch')}, "
-        f"transformers {metadata.version('transformers')}, "
-        f"accelerate {metadata.version('accelerate')}; load average before: {load}"
-    )
-
-
-def report(results: dict[str, dict], steps: int, host: str) -> str:
+def section(results: dict[str, dict], steps: int) -> str:
     lines = [
-        "# Benchmarks",
-        "",
-        "## Training throughput on CPU: 1 process against 2 processes (`make bench`)",
-        "",
-        f"Machine: {host}.",
+        "## Training throughput on CPU: 1 process against 2 processes",
         "",
         f"Same work: MiniLM (all-MiniLM-L6-v2), TREC intent, max length 64, {steps} optimizer",
         "steps of 32 examples (16 per device), no evaluation during training. samples/s is the",
@@ -126,7 +101,7 @@ def report(results: dict[str, dict], steps: int, host: str) -> str:
             f"{r['train_loss']:.4f} |"
         )
     lines += ["", "Commands:", "", "```"]
-    lines += [f"{r['command']} trainer.max_steps={steps}" for r in results.values()]
+    lines += [r["command"] for r in results.values()]
     lines += [
         "```",
         "",
@@ -142,20 +117,21 @@ def report(results: dict[str, dict], steps: int, host: str) -> str:
     return "\n".join(lines)
 
 
+def measure(steps: int, work: Path, model: str | None = None) -> dict[str, dict]:
+    results = {}
+    for index, (name, overrides) in enumerate(SETUPS.items()):
+        results[name] = run(name, overrides, steps, work / f"throughput-{index}", model)
+        print(f"{name}: {results[name]['samples_per_second']:.1f} samples/s", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=ROOT / "experiments/BENCHMARKS.md")
     options = parser.parse_args()
-    host = machine()
-    results = {}
+    print(f"Machine: {machine()}.")
     with tempfile.TemporaryDirectory(prefix="ftlab-bench-") as tmp:
-        for index, (name, overrides) in enumerate(SETUPS.items()):
-            results[name] = run(name, overrides, options.steps, Path(tmp) / str(index))
-            print(f"{name}: {results[name]['samples_per_second']:.1f} samples/s", flush=True)
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(report(results, options.steps, host), encoding="utf-8")
-    print(f"written to {options.out}")
+        print(section(measure(options.steps, Path(tmp)), options.steps))
 
 
 if __name__ == "__main__":

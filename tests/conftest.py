@@ -176,3 +176,26 @@ def tiny_ner_model_dir(tmp_path_factory: pytest.TempPathFactory, conll_files: di
 
     sentences = (" ".join(tokens) for tokens in read_conll(conll_files["train"])["tokens"])
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-ner-bert"), sentences, 3000, 256)
+
+
+@pytest.fixture(scope="session")
+def ner_run(
+    tmp_path_factory: pytest.TempPathFactory, tiny_ner_model_dir: Path, conll_files: dict
+) -> Path:
+    """One tiny-BERT run on the CoNLL-2003 slices (finds entities), shared by the NER and
+    predict tests."""
+    from helpers import tiny_run
+
+    return tiny_run(
+        tmp_path_factory.mktemp("ner-run"),
+        tiny_ner_model_dir,
+        conll_files,
+        "task=ner",
+        "task.max_seq_length=256",
+        "trainer.num_train_epochs=8",
+        "optimizer.learning_rate=3e-3",
+        # scored once at the end: no per-epoch evaluation or checkpoints to keep it quick
+        "trainer.eval_strategy=no",
+        "trainer.save_strategy=no",
+        "trainer.load_best_model_at_end=false",
+    )

@@ -6,32 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import tiny_run
 
 from ftlab.data.conll import read_conll
 from ftlab.records import read_json
 
 ENTITY_TYPES = {"PER", "ORG", "LOC", "MISC"}
-
-
-@pytest.fixture(scope="module")
-def ner_run(
-    tmp_path_factory: pytest.TempPathFactory, tiny_ner_model_dir: Path, conll_files: dict
-) -> Path:
-    """One tiny-BERT run on the CoNLL-2003 slices, shared by the tests below."""
-    return tiny_run(
-        tmp_path_factory.mktemp("ner-run"),
-        tiny_ner_model_dir,
-        conll_files,
-        "task=ner",
-        "task.max_seq_length=256",
-        "trainer.num_train_epochs=8",
-        "optimizer.learning_rate=3e-3",
-        # scored once at the end: no per-epoch evaluation or checkpoints to keep it quick
-        "trainer.eval_strategy=no",
-        "trainer.save_strategy=no",
-        "trainer.load_best_model_at_end=false",
-    )
 
 
 def test_ner_run_finds_entities(ner_run: Path) -> None:

@@ -32,6 +32,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+def encode_texts(tokenizer: Any, columns: list[list[str]], max_length: int) -> Any:
+    """Token ids of one text column (or two, a sentence pair), truncated to `max_length`,
+    unpadded (the collator pads each batch): training and `ftlab.predict` share it."""
+    return tokenizer(*columns, truncation=True, max_length=max_length)
+
+
 @dataclass
 class SequenceClassificationTask(Task):
     """One label per text (softmax), or a set of labels per text (`multi_label`, sigmoid)."""
@@ -101,9 +107,7 @@ class SequenceClassificationTask(Task):
         name = name_converter(splits["train"], label_column)
 
         def encode(batch: dict[str, list]) -> dict[str, list]:
-            encoded = tokenizer(
-                *[batch[c] for c in text_columns], truncation=True, max_length=max_length
-            )
+            encoded = encode_texts(tokenizer, [batch[c] for c in text_columns], max_length)
             values = batch[label_column]
             if multi_label:
                 label_sets = [{name(v) for v in row or []} for row in values]

@@ -211,7 +211,11 @@ class TokenClassificationTask(Task):
             scored = gold_row != IGNORE
             predictions.append([self.label_list[i] for i in predicted_row[scored]])
             references.append([self.label_list[i] for i in gold_row[scored]])
-        report = self.seqeval(predictions, references)
+        return self.entity_scores(self.seqeval(predictions, references))
+
+    @staticmethod
+    def entity_scores(report: dict) -> dict[str, float]:
+        """The headline numbers of a seqeval report: overall P/R/F1, tag accuracy, f1_<TYPE>."""
         scores = {
             "precision": report["overall_precision"],
             "recall": report["overall_recall"],

@@ -1,0 +1,48 @@
+"""What the small command-line entries (ftlab.predict, ftlab.export) share: their keys are
+checked against their yaml before Hydra runs, and an FtlabError ends them with one line."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+from omegaconf import OmegaConf
+
+from ftlab.errors import FtlabError
+
+
+def entry_keys(config_name: str) -> set[str]:
+    """The top-level keys of `conf/<config_name>.yaml` (its Hydra sections left out)."""
+    text = resources.files("ftlab.conf").joinpath(f"{config_name}.yaml").read_text("utf-8")
+    return {str(k) for k in OmegaConf.create(text) if k not in ("defaults", "hydra")}
+
+
+def check_entry_keys(args: list[str], config_name: str) -> None:
+    """A misspelt `key=value` fails with the closest valid key (Hydra would only say that
+    the key is not in the struct)."""
+    valid = entry_keys(config_name)
+    for arg in args:
+        key, sep, _ = arg.partition("=")
+        if not sep or arg.startswith("-") or key.startswith(("hydra.", "+", "~")):
+            continue
+        if key not in valid:
+            close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"valid keys: {', '.join(sorted(valid))}"
+            )
+            raise FtlabError(f"unknown key '{key}': {hint}")
+
+
+@contextmanager
+def one_line_errors(exit_code: int = 1) -> Iterator[None]:
+    """An FtlabError becomes `ftlab: error: ...` on stderr and the exit code."""
+    try:
+        yield
+    except FtlabError as exc:
+        print(f"ftlab: error: {exc}", file=sys.stderr)
+        sys.exit(exit_code)

@@ -1,0 +1,124 @@
+"""Open a finished run directory: its config, its task, and its model (full or adapter)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ftlab.errors import FtlabError
+from ftlab.records import CONFIG_FILE
+from ftlab.tasks import build_task
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = "model"
+ADAPTER_CONFIG = "adapter_config.json"  # peft's file: model/ holds an adapter, not weights
+
+
+@dataclass
+class Run:
+    """A trained run, ready to predict: its task knows the label list in the model's order."""
+
+    path: Path
+    cfg: DictConfig
+    task: Any
+    tokenizer: Any
+    model: Any
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def run_paths(value: Any) -> list[Path]:
+    """`run=DIR` or `run=[DIR,DIR,...]` as checked run directories."""
+    values = [value] if isinstance(value, str) else list(value or [])
+    if not values:
+        raise FtlabError("no run given; set run=RUN_DIR (or run=[DIR_A,DIR_B] for an ensemble)")
+    paths = []
+    for item in values:
+        path = Path(str(item)).expanduser()
+        if not (path / CONFIG_FILE).is_file():
+            raise FtlabError(f"run={path}: not a run directory (no {CONFIG_FILE})")
+        if not (path / MODEL_DIR).is_dir():
+            raise FtlabError(
+                f"run={path}: the run saved no model (no {MODEL_DIR}/); did it complete?"
+            )
+        paths.append(path)
+    return paths
+
+
+def is_adapter(model_dir: Path) -> bool:
+    return (model_dir / ADAPTER_CONFIG).is_file()
+
+
+def _label_list(path: Path, task: Any) -> list[str]:
+    """The labels in the model's id order: the saved config's id2label, else (an adapter
+    saved without its head's config) the task's labels, read from the data as training did."""
+    from transformers import AutoConfig
+
+    model_dir = path / MODEL_DIR
+    if (model_dir / "config.json").is_file():
+        id2label = AutoConfig.from_pretrained(model_dir).id2label
+        return [id2label[i] for i in range(len(id2label))]
+    if task.labels:
+        return list(task.labels)
+    log.info("%s: the adapter has no config.json; reading the label list from the data", path)
+    task.prepare()
+    return list(task.label_list)
+
+
+def load_model(model_dir: Path, task: Any, labels: list[str]) -> Any:
+    """`AutoModelFor<Task>` from the saved weights, or peft's `AutoPeftModelFor<Task>`
+    (base model + adapter) when model/ holds an adapter."""
+    kwargs = {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: i for i, label in enumerate(labels)},
+    }
+    if is_adapter(model_dir):
+        try:
+            import peft
+        except ImportError as exc:
+            raise FtlabError(
+                f"{model_dir} holds a peft adapter; install peft: pip install 'ftlab[peft]'"
+            ) from exc
+        auto_class = getattr(peft, task.model_class.replace("AutoModel", "AutoPeftModel"))
+        return auto_class.from_pretrained(str(model_dir), **kwargs).eval()
+    import transformers
+
+    auto_class = getattr(transformers, task.model_class)
+    return auto_class.from_pretrained(model_dir, use_safetensors=True, **kwargs).eval()
+
+
+def load_run(path: Path) -> Run:
+    """The run's saved config -> its task (with the model's labels), tokenizer and model."""
+    from transformers import AutoTokenizer
+
+    cfg = OmegaConf.load(path / CONFIG_FILE)
+    task = build_task(cfg.task)
+    task.label_list = _label_list(path, task)
+    tokenizer = AutoTokenizer.from_pretrained(path / MODEL_DIR)
+    model = load_model(path / MODEL_DIR, task, task.label_list)
+    return Run(path=path, cfg=cfg, task=task, tokenizer=tokenizer, model=model)
+
+
+def check_same_labels(runs: list[Run]) -> None:
+    """An ensemble averages probabilities label by label: the members must agree on them."""
+    first = runs[0]
+    for run in runs[1:]:
+        if run.task.model_class != first.task.model_class:
+            raise FtlabError(
+                f"runs {first.path} and {run.path} are different kinds of task "
+                f"({first.task.name}, {run.task.name}); an ensemble needs runs of one task"
+            )
+        if run.task.label_list != first.task.label_list:
+            raise FtlabError(
+                f"runs {first.path} and {run.path} have different label lists "
+                f"({first.task.label_list} vs {run.task.label_list}); an ensemble needs the "
+                "same labels in the same order"
+            )
