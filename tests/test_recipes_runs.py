@@ -176,3 +176,37 @@ def test_prefix_tuning_on_bert_fails_in_one_line(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("ftlab: error: peft=prefix_tuning needs a model whose forward")
     assert read_json(tmp_path / "status.json")["status"] == "failed"
+
+
+def test_predict_runs_a_lora_run_as_trained(lora_run: Path, intent_files, tmp_path: Path) -> None:
+    """`python -m ftlab.predict` on a run that holds only a LoRA adapter gives the labels and
+    probabilities the Trainer wrote for the test set."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "predictions.jsonl"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftlab.predict",
+            "progress=false",
+            f"run={lora_run}",
+            f"input={intent_files['test']}",
+            f"output={out}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    trained = predictions(lora_run)
+    # the run scored a 60-row subset of the test file (task.max_eval_samples); predict
+    # reads the whole file, in order: match rows by text
+    by_text = {row["text"]: row for row in map(json.loads, out.read_text().splitlines())}
+    predicted = [by_text[row["text"]] for row in trained]
+    assert [row["label"] for row in predicted] == [row["prediction"] for row in trained]
+    labels = list(trained[0]["scores"])
+    assert np.allclose(scores(predicted, labels), scores(trained, labels), atol=1e-4)
