@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from common import ftlab_command, median, run_command
+from common import ftlab_command, median, run_command, shown
 
 DATA_READY = re.compile(r"data ready in ([\d.]+)s")
 
@@ -41,7 +41,7 @@ def measure(model: str, work: Path, samples: int | None, repetitions: int) -> di
     return {
         "runs": runs,
         "samples": samples,
-        "command": " ".join(job("MODEL", samples, Path("OUT"))),
+        "command": shown(job("MODEL", samples, Path("OUT"))),
     }
 
 

@@ -109,3 +109,9 @@ def spread(values: list[float]) -> str:
 
 def ftlab_command(*overrides: str) -> list[str]:
     return [sys.executable, "-m", "ftlab.run", *overrides]
+
+
+def shown(args: list[str]) -> str:
+    """A command as a reader types it: `python`, paths relative to the repository."""
+    words = ["python" if arg == sys.executable else arg for arg in args]
+    return " ".join(word.replace(f"{ROOT}/", "") for word in words)

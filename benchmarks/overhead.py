@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, ftlab_command, median, paired, run_command, spread
+from common import ROOT, ftlab_command, median, paired, run_command, shown, spread
 
 from ftlab.records import read_json
 
@@ -118,8 +118,8 @@ def measure(
         "samples": samples,
         "repetitions": repetitions,
         "commands": {
-            "python -m ftlab.run": " ".join(ftlab_job("MODEL", Path("DATA"), steps, Path("OUT"))),
-            "plain Trainer script": " ".join(plain_job("MODEL", Path("DATA"), steps, Path("OUT"))),
+            "python -m ftlab.run": shown(ftlab_job("MODEL", Path("DATA"), steps, Path("OUT"))),
+            "plain Trainer script": shown(plain_job("MODEL", Path("DATA"), steps, Path("OUT"))),
         },
         "ftlab_run_dir": results["python -m ftlab.run"][-1]["run_dir"],
     }

@@ -78,7 +78,7 @@ def test_offline_wandb_run_holds_the_config_and_final_metrics(tracked_run: Path)
     run = logged["run"]
     assert run["display_name"] == tracked_run.name
     assert run["project"] == "ftlab-tests" and run["job_type"] == "intent"
-    assert {"task:intent", "optimizer:adamw_torch", "smoke"} <= set(run["tags"])
+    assert {"task:intent", "optimizer:adamw_torch_fused", "smoke"} <= set(run["tags"])
     config = logged["config"]  # ftlab's nested config (plus the Trainer's own arguments)
     assert config["task"]["name"] == "intent" and config["trainer"]["max_steps"] == 6
     assert config["optimizer"]["learning_rate"] == pytest.approx(5e-5)
