@@ -51,7 +51,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("report_to", report_to)
 
 
-def _closest(key: str, valid: set[str] | frozenset[str]) -> str:
+def did_you_mean(key: str, valid: set[str] | frozenset[str]) -> str:
+    """'did you mean ...?' for a misspelt key, else the list of valid keys."""
     close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(valid))}"
 
@@ -87,10 +88,10 @@ def validate(cfg: DictConfig) -> None:
     fields = task_fields(cfg.task)
     for key in cfg.task:
         if key != "_target_" and key not in fields:
-            raise FtlabError(f"unknown config key 'task.{key}': {_closest(key, fields)}")
+            raise FtlabError(f"unknown config key 'task.{key}': {did_you_mean(key, fields)}")
     for key in cfg.model:
         if key not in MODEL_KEYS:
-            raise FtlabError(f"unknown config key 'model.{key}': {_closest(key, MODEL_KEYS)}")
+            raise FtlabError(f"unknown config key 'model.{key}': {did_you_mean(key, MODEL_KEYS)}")
     _check_values(cfg)
     _check_recipes(cfg)
 
@@ -117,7 +118,7 @@ def _check_peft(cfg: DictConfig) -> None:
         fields = adapters.config_fields(method)  # imports peft: only when a method is chosen
         for key in peft_cfg:
             if key not in fields:
-                raise FtlabError(f"unknown config key 'peft.{key}': {_closest(key, fields)}")
+                raise FtlabError(f"unknown config key 'peft.{key}': {did_you_mean(key, fields)}")
         if peft_cfg.get("merge") and method in adapters.PROMPT_LEARNING:
             raise FtlabError(
                 f"peft={method} adds virtual tokens, which cannot be merged into the model; "

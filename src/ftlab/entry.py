@@ -3,7 +3,6 @@ checked against their yaml before Hydra runs, and an FtlabError ends them with o
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +10,7 @@ from importlib import resources
 
 from omegaconf import OmegaConf
 
+from ftlab.config import did_you_mean
 from ftlab.errors import FtlabError
 
 
@@ -29,13 +29,7 @@ def check_entry_keys(args: list[str], config_name: str) -> None:
         if not sep or arg.startswith("-") or key.startswith(("hydra.", "+", "~")):
             continue
         if key not in valid:
-            close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"valid keys: {', '.join(sorted(valid))}"
-            )
-            raise FtlabError(f"unknown key '{key}': {hint}")
+            raise FtlabError(f"unknown key '{key}': {did_you_mean(key, valid)}")
 
 
 @contextmanager

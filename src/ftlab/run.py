@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ftlab.config import register_resolvers
-from ftlab.errors import FtlabError
+from ftlab.entry import one_line_errors
 from ftlab.overrides import normalize_overrides
 from ftlab.resume import resume_overrides
 
@@ -35,11 +35,8 @@ def hydra_entry(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    try:
+    with one_line_errors(exit_code=2):
         sys.argv[1:] = resume_overrides(normalize_overrides(sys.argv[1:]))
-    except FtlabError as exc:
-        print(f"ftlab: error: {exc}", file=sys.stderr)
-        sys.exit(2)
     hydra_entry()
 
 
