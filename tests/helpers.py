@@ -10,8 +10,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from ftlab.config import register_resolvers
-from ftlab.overrides import normalize_overrides
+from ftlab.config.overrides import normalize_overrides
+from ftlab.config.resolvers import register_resolvers
 
 register_resolvers()
 
@@ -72,7 +72,7 @@ def ftlab(
 
 def tiny_run(run_dir: Path, model_dir: Path, files: dict[str, Path], *overrides: str) -> Path:
     """One FAST run of the tiny model on local data files; returns the run directory."""
-    from ftlab.job import run_job
+    from ftlab.job.lifecycle import run_job
 
     cfg = compose_config([*FAST, f"model.name_or_path={model_dir}", *local_data(files), *overrides])
     run_job(cfg, run_dir)

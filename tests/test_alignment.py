@@ -90,7 +90,8 @@ def test_task_tokenize_labels_train_on_all_pieces_but_scores_first_pieces(
     task = TokenClassificationTask(name="t", label_all_tokens=True, max_seq_length=8)
     task.label_list = LABELS
     with caplog.at_level("WARNING", logger="ftlab.tasks.token_classification"):
-        tokenized = task.tokenize(splits, tokenizer)
+        result = task.tokenize(splits, tokenizer)
+    tokenized = result.splits
     train_labels = tokenized["train"][0]["labels"]
     eval_labels = tokenized["validation"][0]["labels"]
     assert len(train_labels) == len(eval_labels) == 8
@@ -101,6 +102,9 @@ def test_task_tokenize_labels_train_on_all_pieces_but_scores_first_pieces(
         len(words) - 1 - max(w for w in _word_ids(tokenizer, words, 8) if w is not None)
         for words in rows["tokens"]
     ]
-    assert cut[0] > 0 and task.truncated["test"] == {"words": sum(cut), "sentences": 2}
+    assert cut[0] > 0 and result.records["truncation.json"]["test"] == {
+        "words": sum(cut),
+        "sentences": 2,
+    }
     assert any(f"test: {sum(cut)} words in 2 sentences" in r.message for r in caplog.records)
     assert "ftlab_truncated_words" not in tokenized["train"].column_names

@@ -9,10 +9,11 @@ import pytest
 from helpers import compose_config
 from omegaconf import OmegaConf
 
-from ftlab.config import redact, training_arguments_kwargs, validate
+from ftlab.config.fields import training_argument_names, training_arguments_kwargs
+from ftlab.config.overrides import normalize_overrides
+from ftlab.config.secrets import redact
 from ftlab.errors import FtlabError
-from ftlab.overrides import normalize_overrides
-from ftlab.training_fields import training_argument_names
+from ftlab.job.lifecycle import check_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = [
@@ -55,7 +56,7 @@ def test_the_groups_the_issue_names_exist() -> None:
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_validates(group: str, option: str, tmp_path: Path) -> None:
     cfg = compose_config([f"{group}={option}"])
-    validate(cfg)
+    check_config(cfg)
     kwargs = training_arguments_kwargs(cfg, tmp_path)
     from transformers import TrainingArguments
 
@@ -73,7 +74,7 @@ def test_all_groups_compose_together() -> None:
             "hardware=gpu_bf16",
         ]
     )
-    validate(cfg)
+    check_config(cfg)
     assert cfg.task.multi_label is True
     assert cfg.optimizer.optim == "adafactor"
     assert cfg.scheduler.lr_scheduler_type == "cosine"
@@ -142,13 +143,13 @@ def test_misspelt_training_keys_name_the_closest_field(override: str, message: s
 def test_bad_task_and_model_keys_fail_validation(override: str, message: str) -> None:
     cfg = compose_config([override])
     with pytest.raises(FtlabError, match=message):
-        validate(cfg)
+        check_config(cfg)
 
 
 def test_a_field_set_in_two_groups_is_an_error() -> None:
     cfg = compose_config(["trainer.learning_rate=1e-3"])
     with pytest.raises(FtlabError, match="set in both 'optimizer' and 'trainer'"):
-        validate(cfg)
+        check_config(cfg)
 
 
 def test_run_dirs_are_unique_within_the_same_second() -> None:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from helpers import compose_config, ftlab, local_data
 
-from ftlab.config import training_arguments_kwargs, validate
+from ftlab.config.fields import training_arguments_kwargs
 from ftlab.errors import FtlabError
-from ftlab.hardware import launch_plan
-from ftlab.launch import accelerate_config
+from ftlab.job.lifecycle import check_config
+from ftlab.launch.accelerate import accelerate_config
+from ftlab.launch.plan import launch_plan
 from ftlab.records import read_json
 
 # A short run: 1,200 training questions cut to 256, 8 optimizer steps of 32 examples.
@@ -94,7 +95,7 @@ def test_one_process_with_accumulation_matches_two_processes(
     its dropout masks from the same seed (the single process draws them in sequence), and
     the all-reduce sums gradients in another order. 8 steps stay within 2% of each other.
     """
-    from ftlab.job import run_job
+    from ftlab.job.lifecycle import run_job
 
     cfg = compose_config(
         [
@@ -203,7 +204,7 @@ def test_two_machines_on_localhost_make_one_run(
 @pytest.mark.parametrize("hardware", ["ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"])
 def test_multi_process_hardware_configs_validate(hardware: str) -> None:
     cfg = compose_config([f"hardware={hardware}", "hardware.num_processes=4"])
-    validate(cfg)
+    check_config(cfg)
     assert launch_plan(cfg.hardware).world_size == 4
 
 

@@ -52,7 +52,7 @@ def test_onnx_and_int8_agree_with_pytorch(run_dir: Path, tmp_path: Path) -> None
     assert set(models) == {"pytorch", "onnx", "onnx_int8"}
     assert models["onnx"]["max_abs_logit_diff"] <= 1e-4
     assert models["onnx"]["label_agreement"] == 1.0
-    assert models["onnx_int8"]["max_abs_probability_diff"] <= 0.1
+    assert models["onnx_int8"]["max_abs_output_diff"] <= 0.1
     assert models["onnx_int8"]["size_mb"] < models["onnx"]["size_mb"]
     for m in models.values():
         assert 0 < m["p50_ms"] <= m["p95_ms"]
@@ -110,7 +110,7 @@ def test_inputs_keep_their_names_in_a_tokenizers_order(
         "token_type_ids": np.array([[0, 0, 0, 1, 1, 1, 1]] * 2),
         "attention_mask": np.array([[1] * 7, [1] * 5 + [0] * 2]),
     }
-    export_onnx(model.eval(), batch, tmp_path / "m.onnx", 17)
+    export_onnx(model.eval(), batch, tmp_path / "m.onnx", 17, per_token=False)
     onnx_logits = onnxruntime.InferenceSession(str(tmp_path / "m.onnx")).run(["logits"], batch)[0]
     with torch.no_grad():
         torch_logits = model(**{k: torch.as_tensor(v) for k, v in batch.items()}).logits.numpy()

@@ -84,20 +84,20 @@ def test_entity_across_the_truncation_boundary(tiny_model_dir: Path, tmp_path: P
     task = TokenClassificationTask(name="t", max_seq_length=max_length)
     task.label_list = LABELS
     data = Dataset.from_dict({"tokens": [words], "ner_tags": [tags]})
-    tokenized = task.tokenize(DatasetDict({"train": data, "test": data}), tokenizer)
-    assert task.truncated["test"] == {"words": 2, "sentences": 1}
+    result = task.tokenize(DatasetDict({"train": data, "test": data}), tokenizer)
+    tokenized = result.splits
+    assert result.records["truncation.json"]["test"] == {"words": 2, "sentences": 1}
 
     labels = np.array([tokenized["test"][0]["labels"]])
     perfect = _one_hot(labels, len(LABELS))  # right on every word that fits
     visible = task.compute_metrics(EvalPrediction(predictions=perfect, label_ids=labels))
     assert visible["f1"] == 1.0  # gold and prediction both end the ORG at "york"
 
-    task.write_predictions(data, perfect, tmp_path)
+    task.write_predictions(data, perfect, tokenizer, tmp_path)
     report = read_json(tmp_path / "classification_report.json")
     # all words: PER right; ORG "new york city" predicted as "new york": P = R = 1/2
     assert report["overall_f1"] == pytest.approx(0.5)
     assert report["ORG"]["f1"] == 0.0 and report["PER"]["f1"] == 1.0
     rows = (tmp_path / "predictions.conll").read_text(encoding="utf-8").splitlines()
     assert rows[5] == "york\tI-ORG\tI-ORG" and rows[6] == "city\tI-ORG\tO" and rows[-1] == ""
-    assert read_json(tmp_path / "truncation.json")["test"]["words"] == 2
     assert "ORG" in (tmp_path / "classification_report.txt").read_text()

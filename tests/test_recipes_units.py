@@ -11,13 +11,13 @@ import pytest
 import torch
 from helpers import compose_config, local_data
 
-from ftlab.config import validate
+from ftlab.config.targets import build_task
+from ftlab.data.augment import augment_dataset
 from ftlab.errors import FtlabError
+from ftlab.job.lifecycle import check_config
 from ftlab.recipes.apply import prepare_model
-from ftlab.recipes.augment import augment_dataset
 from ftlab.recipes.body import count_parameters
-from ftlab.recipes.loss import WeightedLoss, class_weights
-from ftlab.tasks import build_task
+from ftlab.tasks.loss import WeightedLoss, class_weights
 
 LABELS = 6  # TREC coarse intents
 
@@ -76,9 +76,9 @@ def test_trainable_parameters_match_the_arithmetic(mode: str, tiny_model_dir: Pa
     from transformers import AutoModelForSequenceClassification
 
     cfg = compose_config([f"model.name_or_path={tiny_model_dir}", *MODES[mode]])
-    validate(cfg)
+    check_config(cfg)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=LABELS)
-    model = prepare_model(cfg, model, "AutoModelForSequenceClassification", total_steps=10)
+    model = prepare_model(cfg, model, "SEQ_CLS", total_steps=10)
     s = sizes(model.config)
     counts = count_parameters(model)
     assert counts["trainable_parameters"] == expected_trainable(mode, s)
@@ -95,7 +95,7 @@ def test_lora_on_a_token_classifier_keeps_its_head_trainable(tiny_model_dir: Pat
 
     cfg = compose_config([f"model.name_or_path={tiny_model_dir}", "peft=lora", "peft.r=2"])
     model = AutoModelForTokenClassification.from_pretrained(tiny_model_dir, num_labels=9)
-    model = prepare_model(cfg, model, "AutoModelForTokenClassification", total_steps=10)
+    model = prepare_model(cfg, model, "TOKEN_CLS", total_steps=10)
     h, layers = model.config.hidden_size, model.config.num_hidden_layers
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert any("classifier" in n for n in trainable)
@@ -158,17 +158,15 @@ def test_task_class_weights_come_from_the_tokenized_training_labels(
 ) -> None:
     from transformers import AutoTokenizer
 
-    from ftlab.recipes.apply import loss_function
-
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
 
     def task_and_train(*overrides: str):
         cfg = compose_config([*overrides, "task.class_weights=balanced"])
         task = build_task(cfg.task)
-        return task, task.tokenize(task.prepare(), tokenizer)["train"]
+        return task, task.tokenize(task.prepare(), tokenizer).splits["train"]
 
     ner, train = task_and_train("task=ner", *local_data(conll_files))
-    loss = loss_function(ner, train)
+    loss = ner.loss_function(train)
     weights = dict(zip(ner.label_list, loss.weights.tolist(), strict=True))
     # "O" is most tags: below 1; every entity tag is rarer than average: above 1
     assert weights["O"] < 1 < min(w for tag, w in weights.items() if tag != "O")
@@ -177,14 +175,14 @@ def test_task_class_weights_come_from_the_tokenized_training_labels(
     multi, train = task_and_train(
         "task=legal_multilabel", *local_data(multilabel_files), "task.label_column=labels"
     )
-    loss = loss_function(multi, train)
+    loss = multi.loss_function(train)
     positives = np.asarray(train["labels"]).sum(axis=0)
     assert loss.multi_label
     assert loss.weights.tolist() == pytest.approx(((len(train) - positives) / positives).tolist())
 
 
 def test_speed_and_memory_keys_reach_training_arguments(tmp_path: Path) -> None:
-    from ftlab.config import training_arguments_kwargs
+    from ftlab.config.fields import training_arguments_kwargs
 
     cfg = compose_config(
         [
@@ -194,7 +192,7 @@ def test_speed_and_memory_keys_reach_training_arguments(tmp_path: Path) -> None:
             "hardware.bf16=true",
         ]
     )
-    validate(cfg)
+    check_config(cfg)
     kwargs = training_arguments_kwargs(cfg, tmp_path)
     assert kwargs["gradient_checkpointing"] is True
     assert kwargs["gradient_accumulation_steps"] == 4
@@ -284,11 +282,11 @@ def test_augmentation_changes_training_data_only_and_repeats(intent_files: dict)
 def test_bad_recipe_settings_fail_validation(overrides: list[str], message: str) -> None:
     cfg = compose_config(overrides)
     with pytest.raises(FtlabError, match=message):
-        validate(cfg)
+        check_config(cfg)
 
 
 def test_misspelt_recipe_training_keys_name_the_closest() -> None:
-    from ftlab.overrides import normalize_overrides
+    from ftlab.config.overrides import normalize_overrides
 
     with pytest.raises(FtlabError, match=r"did you mean 'optimizer\.layerwise_lr_decay'"):
         normalize_overrides(["optimizer.layerwise_lr_decy=0.9"])

@@ -15,9 +15,9 @@ import pytest
 from helpers import FAST, compose_config, local_data
 
 from ftlab.errors import FtlabError
-from ftlab.job import run_job
+from ftlab.job.lifecycle import run_job
 from ftlab.records import read_json
-from ftlab.train import train
+from ftlab.training.train import train
 
 
 def _overrides(tiny_model_dir: Path, files: dict, *extra: str) -> list[str]:
@@ -169,7 +169,7 @@ def test_model_head_with_another_label_count(
     with pytest.raises(
         FtlabError,
         match=re.escape(
-            "head for 6 labels but the task has 2; set model.ignore_mismatched_sizes=true"
+            "head for 6 outputs but the task needs 2; set model.ignore_mismatched_sizes=true"
         ),
     ):
         train(compose_config(overrides), tmp_path / "bad")
@@ -407,7 +407,7 @@ def test_pickled_weights_are_refused_unless_asked_for(tmp_path: Path, tiny_model
     (pickled / "model.safetensors").unlink()
     torch.save(weights, pickled / "pytorch_model.bin")
 
-    from ftlab.models import load_model
+    from ftlab.training.models import load_model
 
     head = "AutoModelForSequenceClassification"
     model_cfg = compose_config([f"model.name_or_path={pickled}"]).model

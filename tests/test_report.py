@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import compose_config, tiny_run_overrides
 
-from ftlab.job import run_job
+from ftlab.job.lifecycle import run_job
 from ftlab.records import read_json
 from ftlab.report.__main__ import main
 

@@ -11,7 +11,7 @@ import yaml
 from helpers import compose_config, ftlab, tiny_run_overrides
 
 from ftlab.errors import FtlabError
-from ftlab.pinning import slot_share
+from ftlab.job.pinning import slot_share
 from ftlab.records import read_json, write_json
 
 
@@ -237,7 +237,7 @@ def test_optuna_preset_searches_the_fine_tuning_knobs() -> None:
 
 
 def test_resume_refuses_an_optuna_search() -> None:
-    from ftlab.resume import resume_overrides
+    from ftlab.job.resume import resume_overrides
 
     with pytest.raises(FtlabError, match="an Optuna search continues from its study"):
         resume_overrides(["-m", "hparams_search=optuna", "resume=auto"])

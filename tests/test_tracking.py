@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import compose_config, tiny_run_overrides
 
-from ftlab.job import run_job
+from ftlab.job.lifecycle import run_job
 from ftlab.records import read_json
 
 FAKE_KEY = "fake-secret-123"
@@ -164,7 +164,7 @@ def test_sweep_without_key_or_network_goes_offline_one_run_per_job(
     [("none", "none"), ("wandb", ["wandb"]), ("[wandb,tensorboard]", ["wandb", "tensorboard"])],
 )
 def test_report_to_follows_the_selected_logger_configs(logger: str, expected) -> None:
-    from ftlab.config import training_arguments_kwargs
+    from ftlab.config.fields import training_arguments_kwargs
 
     kwargs = training_arguments_kwargs(compose_config([f"logger={logger}"]), Path("out"))
     assert kwargs["report_to"] == expected
@@ -175,7 +175,7 @@ def test_wandb_mode_goes_offline_without_key_or_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ftlab.errors import FtlabError
-    from ftlab.tracking import wandb_mode
+    from ftlab.training.tracking import wandb_mode
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
@@ -189,7 +189,7 @@ def test_wandb_mode_goes_offline_without_key_or_server(
 
 
 def test_secret_values_on_the_command_line_are_redacted() -> None:
-    from ftlab.config import redact_overrides
+    from ftlab.config.secrets import redact_overrides
 
     args = ["trainer.seed=1", "++trainer.hub_token=abc", "logger.wandb.api_key=xyz"]
     assert redact_overrides(args) == [

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import FAST, compose_config, local_data
 
-from ftlab.job import run_job
+from ftlab.job.lifecycle import run_job
 from ftlab.records import read_json
 
 

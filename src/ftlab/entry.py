@@ -4,39 +4,27 @@ checked against their yaml before Hydra runs, and an FtlabError ends them with o
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib import resources
+from collections.abc import Callable
+from typing import Any
 
-from omegaconf import OmegaConf
+import hydra
+from omegaconf import DictConfig
 
-from ftlab.config import did_you_mean
-from ftlab.errors import FtlabError
-
-
-def entry_keys(config_name: str) -> set[str]:
-    """The top-level keys of `conf/<config_name>.yaml` (its Hydra sections left out)."""
-    text = resources.files("ftlab.conf").joinpath(f"{config_name}.yaml").read_text("utf-8")
-    return {str(k) for k in OmegaConf.create(text) if k not in ("defaults", "hydra")}
+from ftlab.config.overrides import check_entry_keys
+from ftlab.errors import one_line_errors
 
 
-def check_entry_keys(args: list[str], config_name: str) -> None:
-    """A misspelt `key=value` fails with the closest valid key (Hydra would only say that
-    the key is not in the struct)."""
-    valid = entry_keys(config_name)
-    for arg in args:
-        key, sep, _ = arg.partition("=")
-        if not sep or arg.startswith("-") or key.startswith(("hydra.", "+", "~")):
-            continue
-        if key not in valid:
-            raise FtlabError(f"unknown key '{key}': {did_you_mean(key, valid)}")
+def hydra_command(config_name: str, command: Callable[[DictConfig], Any]) -> Callable[[], None]:
+    """A `main()` that composes `conf/<config_name>.yaml` and runs `command` on it."""
 
+    @hydra.main(version_base="1.3", config_path="pkg://ftlab.conf", config_name=config_name)
+    def hydra_entry(cfg: DictConfig) -> None:
+        with one_line_errors():
+            command(cfg)
 
-@contextmanager
-def one_line_errors(exit_code: int = 1) -> Iterator[None]:
-    """An FtlabError becomes `ftlab: error: ...` on stderr and the exit code."""
-    try:
-        yield
-    except FtlabError as exc:
-        print(f"ftlab: error: {exc}", file=sys.stderr)
-        sys.exit(exit_code)
+    def main() -> None:
+        with one_line_errors(exit_code=2):  # a misspelt key: a usage error, like Hydra's
+            check_entry_keys(sys.argv[1:], config_name)
+        hydra_entry()
+
+    return main

@@ -4,27 +4,18 @@ of a run's model, checked against PyTorch, with size and CPU latency. Keys: conf
 
 from __future__ import annotations
 
-import sys
-
-import hydra
 from omegaconf import DictConfig
 
-from ftlab.entry import check_entry_keys, one_line_errors
+from ftlab.entry import hydra_command
 
 
-@hydra.main(version_base="1.3", config_path="pkg://ftlab.conf", config_name="export")
-def hydra_entry(cfg: DictConfig) -> None:
-    from ftlab.inference.onnx_export import export
+def export(cfg: DictConfig) -> None:
+    from ftlab.inference.onnx_export import export as run_export  # torch: only when it runs
 
-    with one_line_errors():
-        export(cfg)
+    run_export(cfg)
 
 
-def main() -> None:
-    with one_line_errors(exit_code=2):
-        check_entry_keys(sys.argv[1:], "export")
-    hydra_entry()
-
+main = hydra_command("export", export)
 
 if __name__ == "__main__":
     main()

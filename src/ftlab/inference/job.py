@@ -13,9 +13,9 @@ from omegaconf import DictConfig
 
 from ftlab.errors import FtlabError
 from ftlab.inference.inputs import read_input
-from ftlab.inference.kinds import Batching, ClassificationKind, inference_kind
-from ftlab.inference.predictor import pick_device
+from ftlab.inference.predictor import Batching, pick_device, run_outputs
 from ftlab.inference.runs import check_same_labels, load_run, run_paths
+from ftlab.metrics.table import metrics_table
 
 log = logging.getLogger("ftlab.predict")
 
@@ -40,52 +40,50 @@ def predict(cfg: DictConfig) -> dict[str, dict[str, float]]:
     _check_output(str(cfg.output), None)
     runs = [load_run(path) for path in paths]
     check_same_labels(runs)
-    lead = runs[0]
-    kind = inference_kind(lead.task)
-    _check_output(str(cfg.output), kind)
+    task = runs[0].task
+    _check_output(str(cfg.output), task)
     if cfg.evaluate:
-        rows = lead.task.prepare()["test"]
+        rows = task.prepare()["test"]
     else:
-        rows = read_input(str(cfg.input), str(cfg.input_format), lead.task, kind.text_column)
-    examples = kind.examples(rows, lead.tokenizer)
+        rows = read_input(str(cfg.input), str(cfg.input_format), task)
+    inputs = task.prediction_inputs(rows, runs[0].tokenizer)
     batching = Batching(int(cfg.batch_size), pick_device(str(cfg.device)), bool(cfg.progress))
-    members = [kind.probabilities(run, examples, batching) for run in runs]
-    # the ensemble: the mean of the members' probabilities, example by example
-    probabilities = [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
-    _write(str(cfg.output), kind.records(examples, probabilities))
-    gold = kind.gold(examples)
+    members = [run_outputs(run, inputs, batching) for run in runs]
+    # the ensemble: the mean of the members' outputs, example by example
+    outputs = [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
+    _write(str(cfg.output), task.prediction_records(inputs, outputs), task)
+    gold = task.prediction_gold(inputs)
     if gold is None:
         return {}
-    metrics = {run.name: kind.score(p, gold) for run, p in zip(runs, members, strict=True)}
+    metrics = {
+        run.name: task.prediction_scores(member, gold)
+        for run, member in zip(runs, members, strict=True)
+    }
     if len(runs) > 1:
-        metrics[ENSEMBLE] = kind.score(probabilities, gold)
-    print(metrics_table(metrics), file=sys.stderr if cfg.output == "-" else sys.stdout)
+        metrics[ENSEMBLE] = task.prediction_scores(outputs, gold)
+    columns = sorted({name for scores in metrics.values() for name in scores})
+    print(
+        metrics_table(metrics, "run", columns),
+        file=sys.stderr if cfg.output == "-" else sys.stdout,
+    )
     return metrics
 
 
-def _check_output(output: str, kind: Any) -> None:
-    """A file type we write (`kind` None: before the task kind is known)."""
+def _check_output(output: str, task: Any) -> None:
+    """A file type we write (`task` None: before the run's task is known)."""
     suffix = Path(output).suffix.lower()
     if output != "-" and suffix not in (".jsonl", ".csv"):
         raise FtlabError(f"output={output}: use a .jsonl or .csv file, or - for stdout")
-    if suffix == ".csv" and kind is not None and not isinstance(kind, ClassificationKind):
-        raise FtlabError(f"output={output}: entities need nested records; use a .jsonl file")
+    if suffix == ".csv" and task is not None and not task.csv_predictions:
+        raise FtlabError(f"output={output}: the predictions are nested records; use a .jsonl file")
 
 
-def _write(output: str, records: list[dict]) -> None:
-    """jsonl (stdout for `-`), or csv with one `score_<label>` column per label."""
+def _write(output: str, records: list[dict], task: Any) -> None:
+    """jsonl (stdout for `-`), or csv in the task's flat rows."""
     if output.lower().endswith(".csv"):
         import pandas as pd
 
-        flat = [
-            {
-                **{k: v for k, v in r.items() if k not in ("label", "scores")},
-                "label": ";".join(r["label"]) if isinstance(r["label"], list) else r["label"],
-                **{f"score_{label}": p for label, p in r["scores"].items()},
-            }
-            for r in records
-        ]
-        pd.DataFrame(flat).to_csv(output, index=False)
+        pd.DataFrame([task.csv_row(r) for r in records]).to_csv(output, index=False)
     else:
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         if output == "-":
@@ -94,14 +92,3 @@ def _write(output: str, records: list[dict]) -> None:
         else:
             Path(output).write_text(lines, encoding="utf-8")
     log.info("%d predictions written to %s", len(records), "stdout" if output == "-" else output)
-
-
-def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    """One row per run (and the ensemble), one column per metric."""
-    names = sorted({name for scores in metrics.values() for name in scores})
-    width = max(len(run) for run in metrics) + 2
-    lines = [f"{'run':<{width}}" + "".join(f"{n:>12}" for n in names)]
-    for run, scores in metrics.items():
-        cells = (f"{scores[n]:>12.4f}" if n in scores else f"{'-':>12}" for n in names)
-        lines.append(f"{run:<{width}}" + "".join(cells))
-    return "\n".join(lines)

@@ -15,9 +15,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ftlab.errors import FtlabError
-from ftlab.inference.kinds import inference_kind
 from ftlab.inference.runs import load_run, run_paths
-from ftlab.records import write_json
+from ftlab.records import MODEL_DIR, write_json
 
 log = logging.getLogger("ftlab.export")
 
@@ -36,8 +35,9 @@ def _onnx_packages() -> tuple[Any, Any]:
     return onnxruntime, quantization
 
 
-def export_onnx(model: Any, batch: dict[str, Any], path: Path, opset: int) -> None:
-    """torch.onnx's TorchScript exporter, batch and sequence axes dynamic."""
+def export_onnx(model: Any, batch: dict[str, Any], path: Path, opset: int, per_token: bool) -> None:
+    """torch.onnx's TorchScript exporter, batch and sequence axes dynamic (the logits'
+    sequence axis too where the model scores every token)."""
     import torch
 
     # in forward()'s order: the exporter names the graph's inputs by position, so a
@@ -45,7 +45,7 @@ def export_onnx(model: Any, batch: dict[str, Any], path: Path, opset: int) -> No
     order = list(inspect.signature(model.forward).parameters)
     names = sorted(batch, key=order.index)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
-    axes["logits"] = {0: "batch", 1: "sequence"} if batch_logits_per_token(model) else {0: "batch"}
+    axes["logits"] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
     with torch.no_grad():
         # dynamo=False: the TorchScript exporter handles BERT-style encoders with dynamic
         # axes in under a second, with no extra dependency
@@ -60,10 +60,6 @@ def export_onnx(model: Any, batch: dict[str, Any], path: Path, opset: int) -> No
             opset_version=opset,
             dynamo=False,
         )
-
-
-def batch_logits_per_token(model: Any) -> bool:
-    return "TokenClassification" in type(model).__name__
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -143,17 +139,19 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.output).expanduser() if cfg.output else path / "onnx"
     out.mkdir(parents=True, exist_ok=True)
 
-    kind = inference_kind(run.task)
-    rows = run.task.prepare()["test"]
+    task = run.task
+    rows = task.prepare()["test"]
     rows = rows.select(range(min(int(cfg.check_samples), len(rows))))
-    encoded = kind.encode(run, kind.examples(rows, run.tokenizer))
+    encoded = task.encode(run.tokenizer, task.prediction_inputs(rows, run.tokenizer))
     features = [{k: encoded[k][i] for k in encoded} for i in range(len(rows))]
-    collator = run.task.data_collator(run.tokenizer)
+    collator = task.data_collator(run.tokenizer)
     (check,) = _batches(collator, features, len(features))
     singles = _batches(collator, features, 1)
     batches = _batches(collator, features, 32)
 
-    export_onnx(model, check, out / ONNX_FILE, int(cfg.opset))
+    reference = _torch_predict(model)(check)
+    per_token = reference.ndim == 3  # (batch, sequence, labels): a score for every token
+    export_onnx(model, check, out / ONNX_FILE, int(cfg.opset), per_token)
     files = {"pytorch": None, "onnx": out / ONNX_FILE}
     if cfg.quantize == "int8":
         quantization.quantize_dynamic(
@@ -163,7 +161,6 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     run.tokenizer.save_pretrained(out)  # the folder is self-contained: tokenizer + config
     model.config.save_pretrained(out)
 
-    reference = _torch_predict(model)(check)
     mask = check["attention_mask"].astype(bool)  # token logits: real tokens only
     report: dict[str, Any] = {
         "run": str(path),
@@ -174,7 +171,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     for name, file in files.items():
         predict = _torch_predict(model) if file is None else _onnx_predict(file, threads)
         entry: dict[str, Any] = {
-            "file": str(file) if file else str(path / "model"),
+            "file": str(file) if file else str(path / MODEL_DIR),
             # PyTorch: its fp32 parameters (an adapter run's: base and adapter merged)
             "size_mb": (
                 file.stat().st_size if file else sum(p.numel() * 4 for p in model.parameters())
@@ -182,7 +179,11 @@ def export(cfg: DictConfig) -> dict[str, Any]:
             / 2**20,
         }
         if file is not None:
-            entry.update(_agreement(run.task, reference, predict(check), mask))
+            logits = predict(check)
+            if per_token:
+                entry.update(task.agreement(reference[mask], logits[mask]))
+            else:
+                entry.update(task.agreement(reference, logits))
             _check_tolerance(name, entry, float(cfg.atol), float(cfg.int8_atol))
         entry.update(measure(predict, singles, batches, int(cfg.latency_runs)))
         report["models"][name] = entry
@@ -192,37 +193,16 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
-def _agreement(
-    task: Any, reference: np.ndarray, logits: np.ndarray, mask: np.ndarray
-) -> dict[str, float]:
-    """Largest |logit| and |probability| differences and the share of equal labels,
-    over the examples (token tasks: over real tokens, not padding)."""
-    if reference.ndim == 3:
-        reference, logits = reference[mask], logits[mask]
-    probabilities = task.decode(reference)[1] if hasattr(task, "decode") else _softmax(reference)
-    other = task.decode(logits)[1] if hasattr(task, "decode") else _softmax(logits)
-    return {
-        "max_abs_logit_diff": float(np.abs(reference - logits).max()),
-        "max_abs_probability_diff": float(np.abs(probabilities - other).max()),
-        "label_agreement": float((reference.argmax(-1) == logits.argmax(-1)).mean()),
-    }
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
 def _check_tolerance(name: str, entry: dict[str, float], atol: float, int8_atol: float) -> None:
     if name == "onnx" and entry["max_abs_logit_diff"] > atol:
         raise FtlabError(
             f"the ONNX model's logits differ from PyTorch's by {entry['max_abs_logit_diff']:.2e} "
             f"(> atol={atol}); try another opset=, or raise atol= if that is acceptable"
         )
-    if name == "onnx_int8" and entry["max_abs_probability_diff"] > int8_atol:
+    if name == "onnx_int8" and entry["max_abs_output_diff"] > int8_atol:
         raise FtlabError(
-            f"the int8 model's probabilities differ from PyTorch's by "
-            f"{entry['max_abs_probability_diff']:.3f} (> int8_atol={int8_atol}); quantization "
+            f"the int8 model's outputs (probabilities, or scores) differ from PyTorch's by "
+            f"{entry['max_abs_output_diff']:.3f} (> int8_atol={int8_atol}); quantization "
             "hurts this model too much: use the fp32 ONNX model, or raise int8_atol="
         )
 
@@ -230,14 +210,16 @@ def _check_tolerance(name: str, entry: dict[str, float], atol: float, int8_atol:
 def report_table(report: dict[str, Any], atol: float, int8_atol: float) -> str:
     lines = [
         f"{'model':<11}{'size MB':>9}{'p50 ms':>9}{'p95 ms':>9}{'samples/s':>11}"
-        f"{'max |dlogit|':>14}{'max |dprob|':>13}{'same label':>12}",
+        f"{'max |dlogit|':>14}{'max |dout|':>13}{'same label':>12}",
     ]
     for name, m in report["models"].items():
-        diffs = (
-            f"{m['max_abs_logit_diff']:>14.2e}{m['max_abs_probability_diff']:>13.2e}"
-            f"{m['label_agreement']:>12.3f}"
-            if "label_agreement" in m
-            else f"{'-':>14}{'-':>13}{'-':>12}"
+        diffs = "".join(
+            f"{m[key]:>{width}.{digits}}" if key in m else f"{'-':>{width}}"
+            for key, width, digits in (
+                ("max_abs_logit_diff", 14, "2e"),
+                ("max_abs_output_diff", 13, "2e"),
+                ("label_agreement", 12, "3f"),
+            )
         )
         lines.append(
             f"{name:<11}{m['size_mb']:>9.1f}{m['p50_ms']:>9.2f}{m['p95_ms']:>9.2f}"
@@ -245,6 +227,7 @@ def report_table(report: dict[str, Any], atol: float, int8_atol: float) -> str:
         )
     lines.append(
         f"checked on {report['check_examples']} test examples: ONNX |dlogit| <= {atol}, "
-        f"int8 |dprob| <= {int8_atol}; latency: 1 example, CPU"
+        f"int8 |doutput| <= {int8_atol} (probabilities, or regression scores); "
+        "latency: 1 example, CPU"
     )
     return "\n".join(lines)

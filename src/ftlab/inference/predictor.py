@@ -1,23 +1,39 @@
-"""A run's model over rows of text, batched by the Trainer: per-example probabilities.
+"""A run's model over input rows, batched by the Trainer: one output array per row.
 
-Tokenization is the task's own (`encode_texts` / `encode_words`, the functions training
+Tokenization and decoding are the task's own (`encode`, `example_outputs`: what training
 used), so a text is cut and split exactly as it was in training.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from datasets import Dataset
 
 from ftlab.inference.runs import Run
+from ftlab.tasks.outputs import first_output
 
 
-def model_logits(
-    run: Run, features: Dataset, batch_size: int, device: str, progress: bool
-) -> np.ndarray:
+@dataclass
+class Batching:
+    """How the model runs: batch size, device, progress bar."""
+
+    batch_size: int
+    device: str
+    progress: bool
+
+
+def run_outputs(run: Run, inputs: Dataset, batching: Batching) -> list[np.ndarray]:
+    """The run's outputs (probabilities, scores ...) for each input row."""
+    encoded = run.task.encode(run.tokenizer, inputs)
+    logits = model_logits(run, features_only(encoded), batching)
+    return run.task.example_outputs(logits, encoded, inputs)
+
+
+def model_logits(run: Run, features: Dataset, batching: Batching) -> np.ndarray:
     """`Trainer.predict` over tokenized features (batches padded by the task's collator,
     the Trainer's progress bar); the logits, padded with -100 across batches for tokens."""
     from transformers import Trainer, TrainingArguments
@@ -25,9 +41,9 @@ def model_logits(
     with tempfile.TemporaryDirectory(prefix="ftlab-predict-") as scratch:
         args = TrainingArguments(
             output_dir=scratch,
-            per_device_eval_batch_size=batch_size,
-            use_cpu=device == "cpu",
-            disable_tqdm=not progress,
+            per_device_eval_batch_size=batching.batch_size,
+            use_cpu=batching.device == "cpu",
+            disable_tqdm=not batching.progress,
             report_to="none",
         )
         trainer = Trainer(
@@ -36,8 +52,7 @@ def model_logits(
             processing_class=run.tokenizer,
             data_collator=run.task.data_collator(run.tokenizer),
         )
-        logits = trainer.predict(features).predictions
-    return logits[0] if isinstance(logits, tuple) else logits
+        return first_output(trainer.predict(features).predictions)
 
 
 def pick_device(device: str) -> str:
@@ -47,13 +62,6 @@ def pick_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def to_logits(probabilities: np.ndarray, multi_label: bool) -> np.ndarray:
-    """Logits whose softmax (sigmoid for multi-label) gives `probabilities` back, so averaged
-    probabilities can be decoded and scored by the task's own code."""
-    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    return np.log(clipped / (1 - clipped)) if multi_label else np.log(clipped)
 
 
 def features_only(encoded: Any) -> Dataset:

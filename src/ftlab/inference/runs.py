@@ -9,19 +9,18 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
-from ftlab.records import CONFIG_FILE
-from ftlab.tasks import build_task
+from ftlab.records import BASE_CONFIG, CONFIG_FILE, MODEL_DIR
 
 log = logging.getLogger(__name__)
 
-MODEL_DIR = "model"
 ADAPTER_CONFIG = "adapter_config.json"  # peft's file: model/ holds an adapter, not weights
 
 
 @dataclass
 class Run:
-    """A trained run, ready to predict: its task knows the label list in the model's order."""
+    """A trained run, ready to predict: its task knows the output names in the model's order."""
 
     path: Path
     cfg: DictConfig
@@ -57,29 +56,23 @@ def is_adapter(model_dir: Path) -> bool:
 
 
 def _label_list(path: Path, task: Any) -> list[str]:
-    """The labels in the model's id order: the saved config's id2label, else (an adapter
-    saved without its head's config) the task's labels, read from the data as training did."""
+    """The output names in the model's id order: the saved config's id2label (an adapter
+    run keeps it in model/base_config/), else read from the data as training did."""
     from transformers import AutoConfig
 
-    model_dir = path / MODEL_DIR
-    if (model_dir / "config.json").is_file():
-        id2label = AutoConfig.from_pretrained(model_dir).id2label
-        return [id2label[i] for i in range(len(id2label))]
-    if task.labels:
-        return list(task.labels)
-    log.info("%s: the adapter has no config.json; reading the label list from the data", path)
+    for config_dir in (path / MODEL_DIR, path / MODEL_DIR / BASE_CONFIG):
+        if (config_dir / "config.json").is_file():
+            id2label = AutoConfig.from_pretrained(config_dir).id2label
+            return [id2label[i] for i in range(len(id2label))]
+    log.info("%s: the model has no config.json; reading the label list from the data", path)
     task.prepare()
     return list(task.label_list)
 
 
-def load_model(model_dir: Path, task: Any, labels: list[str]) -> Any:
+def load_model(model_dir: Path, task: Any) -> Any:
     """`AutoModelFor<Task>` from the saved weights, or peft's `AutoPeftModelFor<Task>`
-    (base model + adapter) when model/ holds an adapter."""
-    kwargs = {
-        "num_labels": len(labels),
-        "id2label": dict(enumerate(labels)),
-        "label2id": {label: i for i, label in enumerate(labels)},
-    }
+    (base model + adapter) when model/ holds an adapter; the head as the task names it."""
+    kwargs = task.model_kwargs()
     if is_adapter(model_dir):
         try:
             import peft
@@ -103,7 +96,7 @@ def load_run(path: Path) -> Run:
     task = build_task(cfg.task)
     task.label_list = _label_list(path, task)
     tokenizer = AutoTokenizer.from_pretrained(path / MODEL_DIR)
-    model = load_model(path / MODEL_DIR, task, task.label_list)
+    model = load_model(path / MODEL_DIR, task)
     return Run(path=path, cfg=cfg, task=task, tokenizer=tokenizer, model=model)
 
 
@@ -111,7 +104,7 @@ def check_same_labels(runs: list[Run]) -> None:
     """An ensemble averages probabilities label by label: the members must agree on them."""
     first = runs[0]
     for run in runs[1:]:
-        if run.task.model_class != first.task.model_class:
+        if type(run.task) is not type(first.task):
             raise FtlabError(
                 f"runs {first.path} and {run.path} are different kinds of task "
                 f"({first.task.name}, {run.task.name}); an ensemble needs runs of one task"

@@ -1,4 +1,5 @@
-"""Metric modules that ship inside ftlab and load by local path: nothing is downloaded."""
+"""Metric modules that ship inside ftlab and load by local path (nothing is downloaded),
+and the plain-text metrics table."""
 
 from __future__ import annotations
 

@@ -60,11 +60,6 @@ FEEDFORWARD_MODULES = {
     "deberta-v2": ["output.dense"],
     "distilbert": ["lin2"],
 }
-# the Auto class a task uses -> peft's task type (which also keeps its head trainable)
-TASK_TYPES = {
-    "AutoModelForSequenceClassification": "SEQ_CLS",
-    "AutoModelForTokenClassification": "TOKEN_CLS",
-}
 
 
 def method(peft_cfg: DictConfig | None) -> str:
@@ -97,14 +92,12 @@ def _config(peft_cfg: DictConfig, model_type: str, task_type: str, total_steps: 
     return getattr(peft, CONFIG_CLASSES[name])(task_type=task_type, **values)
 
 
-def wrap(model: Any, peft_cfg: DictConfig, model_class: str, total_steps: int) -> Any:
-    """The model wrapped by `peft.get_peft_model`; only the adapter and the head train."""
+def wrap(model: Any, peft_cfg: DictConfig, task_type: str, total_steps: int) -> Any:
+    """The model wrapped by `peft.get_peft_model` for peft's `task_type` (the task's, e.g.
+    SEQ_CLS); only the adapter and the head train."""
     import peft
 
     name = method(peft_cfg)
-    task_type = TASK_TYPES.get(model_class)
-    if task_type is None:
-        raise FtlabError(f"peft={name} does not support {model_class} tasks")
     if name == "prefix_tuning" and not _takes_past_key_values(model):
         raise FtlabError(
             f"peft=prefix_tuning needs a model whose forward takes past_key_values; "

@@ -39,7 +39,6 @@ def layerwise_groups(
     `decay_names`: the parameter names weight decay applies to (the Trainer's
     `get_decay_parameter_names`); frozen parameters are left out.
     """
-    check_lr_settings(decay, head_learning_rate)
     depths = parameter_depths(model)
     top = len(encoder_layers(model))
     groups: dict[tuple[float, float], list[Any]] = {}

@@ -19,7 +19,17 @@ from ftlab.report.runs import find_runs, runs_table
 
 LEADERBOARD_CSV = "leaderboard.csv"
 REPORT_HTML = "report.html"
-_RUN_COLUMNS = {"run", "task", "model", "config", "seed", "metric", "validation", "test"}
+_RUN_COLUMNS = {
+    "run",
+    "task",
+    "model",
+    "config",
+    "seed",
+    "metric",
+    "maximize",
+    "validation",
+    "test",
+}
 
 
 def build_report(root: Path, out_dir: Path) -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from ftlab.errors import FtlabError
+from ftlab.errors import one_line_errors
 from ftlab.report import LEADERBOARD_CSV, REPORT_HTML, build_report
 
 
@@ -21,11 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     out_dir = args.out or args.folder
-    try:
+    with one_line_errors():
         print(build_report(args.folder, out_dir))
-    except FtlabError as exc:
-        print(f"ftlab: error: {exc}", file=sys.stderr)
-        sys.exit(1)
     print(f"\nwrote {out_dir / LEADERBOARD_CSV} and {out_dir / REPORT_HTML}")
 
 

@@ -1,7 +1,8 @@
 """Seeds aggregated per configuration: mean ± std, seed count, best-by-validation seed's test.
 
 The last column follows the LexGLUE protocol: pick the seed with the best validation
-score and report its test score, next to the mean over all seeds.
+score and report its test score, next to the mean over all seeds. "Best" follows each
+run's metric direction (an MSE is best where it is lowest).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ GROUP_KEYS = ["task", "model", "config", "metric"]
 
 
 def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task, model, config) from the per-run table of completed runs."""
-    scored = table.dropna(subset=["validation"])
+    """One row per (task, model, config) from the per-run table of completed runs, best
+    configuration first within each task and model."""
+    scored = table.dropna(subset=["validation"]).copy()
+    # higher is better for every metric: a minimised one counts negated
+    scored["_merit"] = scored["validation"].where(scored["maximize"], -scored["validation"])
     grouped = scored.groupby(GROUP_KEYS, sort=False, dropna=False)
     board = grouped.agg(
         seeds=("validation", "count"),
@@ -22,12 +26,14 @@ def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
         test_mean=("test", "mean"),
         test_std=("test", "std"),
     )
-    best = scored.loc[grouped["validation"].idxmax()].set_index(GROUP_KEYS)
+    board["_merit"] = grouped["_merit"].mean()
+    best = scored.loc[grouped["_merit"].idxmax()].set_index(GROUP_KEYS)
     board["best_seed"] = best["seed"]
     board["best_seed_test"] = best["test"]
-    return board.reset_index().sort_values(
-        ["task", "model", "validation_mean"], ascending=[True, True, False], ignore_index=True
+    board = board.reset_index().sort_values(
+        ["task", "model", "_merit"], ascending=[True, True, False], ignore_index=True
     )
+    return board.drop(columns="_merit")
 
 
 def _mean_std(mean: float, std: float) -> str:

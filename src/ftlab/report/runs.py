@@ -33,6 +33,11 @@ class Run:
     def main_metric(self) -> str:
         return str(self.config.get("task.main_metric", "accuracy"))
 
+    @property
+    def maximize(self) -> bool:
+        """The main metric's direction, as the run's task gave it (trainer.greater_is_better)."""
+        return bool(self.config.get("trainer.greater_is_better", True))
+
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": 1}} -> {"a.b": 1}; lists become strings so they can be compared and grouped."""
@@ -109,6 +114,7 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
                     **{key: run.config.get(key) for key in settings},
                     "seed": run.config.get("trainer.seed"),
                     "metric": metric,
+                    "maximize": run.maximize,
                     "validation": run.metrics.get("validation", {}).get(f"eval_{metric}"),
                     "test": run.metrics.get("test", {}).get(f"test_{metric}"),
                 }

@@ -1,15 +1,5 @@
-"""Task kinds. A task is a dataclass built from `task/*.yaml` (its `_target_`) that knows how
-to load its data, its labels, how to tokenize, which model class and collator to use, and
-how to score predictions. `legal_cls`, `sentiment`, `intent` ... are configs of a kind."""
-
-from __future__ import annotations
-
-from typing import Any
-
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-
-
-def build_task(cfg_task: DictConfig) -> Any:
-    """Instantiate the task config's `_target_` with plain Python values."""
-    return instantiate(OmegaConf.to_container(cfg_task, resolve=True), _convert_="all")
+"""Task kinds. `base.py` is the interface every kind implements; one module per kind
+(`classification`, `token_classification`) holds everything the kind means, with its
+config defaults in the yaml file of the same name. `legal_cls`, `sentiment`, `intent` ...
+are configs of a kind (conf/task/). Shared pieces: labels, sub-word alignment, text
+columns, outputs (softmax ...), class-weighted losses."""

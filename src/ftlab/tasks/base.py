@@ -1,11 +1,26 @@
-"""What every task kind shares: where its data comes from and how it is cut to size."""
+"""The task interface: what a task kind is, and the settings every kind shares.
+
+A task is a dataclass built from `conf/task/<name>.yaml`: its `_target_` names the kind's
+class, its other keys are the class's fields (each one a `task.<key>` on the command
+line), and the kind's defaults sit beside its module (`tasks/<kind>.yaml`). The kind's
+module is the one place that knows what the kind means. Training, prediction, export,
+sweeps and the report only call the methods below; none of them asks which kind it holds.
+
+A method gets what it needs as arguments (the tokenizer, the splits, the run directory);
+the only state a task keeps is its settings and, once `prepare()` has read the data, its
+label list.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
-from datasets import DatasetDict
+import numpy as np
+from datasets import Dataset, DatasetDict
 
 from ftlab.data.sources import load_raw_splits, read_table_file
 from ftlab.data.splits import add_missing_splits
@@ -13,8 +28,17 @@ from ftlab.errors import FtlabError
 
 
 @dataclass
-class Task:
-    """Common task settings; each field is a `task.<name>` config key."""
+class Tokenized:
+    """A task's tokenized splits, and what tokenizing found that the run records."""
+
+    splits: DatasetDict
+    # file name -> JSON content, written into the run directory (e.g. truncation.json)
+    records: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Task(ABC):
+    """Settings every kind has; each field is a `task.<name>` config key."""
 
     name: str = "task"
     train_file: str | None = None
@@ -29,11 +53,43 @@ class Task:
     max_eval_samples: int | None = None
     shuffle_seed: int = 42
     main_metric: str = "accuracy"
-    # "balanced" or one weight per label: weights the loss (ftlab/recipes/loss.py)
-    class_weights: str | list[float] | None = None
+    # the output names in the model's id order, set by prepare() (or from a saved model)
+    label_list: list[str] = field(init=False, default_factory=list)
 
-    def read_file(self, path: Any) -> Any:
-        """How this task reads one local data file (a task kind may add formats)."""
+    # -- what the kind is ----------------------------------------------------------------
+    model_class: ClassVar[str]  # the transformers Auto class of the model with its head
+    peft_task_type: ClassVar[str | None]  # peft's TaskType for adapters; None: no peft
+    metrics: ClassVar[frozenset[str]]  # what compute_metrics returns (Trainer adds "loss")
+    minimized: ClassVar[frozenset[str]] = frozenset({"loss"})  # lower is better for these
+    csv_predictions: ClassVar[bool] = True  # ftlab.predict may write its records as csv
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """The kind's own config checks, in the user's terms (a kind extends them)."""
+        if not (isinstance(self.max_seq_length, int) and self.max_seq_length > 0):
+            raise FtlabError(
+                f"task.max_seq_length must be a whole number above 0, got {self.max_seq_length!r}"
+            )
+        if not self.known_metric(self.main_metric):
+            raise FtlabError(
+                f"task.main_metric={self.main_metric} is not a metric of {type(self).__name__}; "
+                f"use one of {', '.join(sorted(self.metrics | {'loss'}))}"
+            )
+
+    @classmethod
+    def known_metric(cls, metric: str) -> bool:
+        return metric in cls.metrics or metric == "loss"
+
+    @classmethod
+    def greater_is_better(cls, metric: str) -> bool:
+        """Whether `metric` is maximised (best checkpoint, sweeps, the report)."""
+        return metric.removeprefix("eval_").removeprefix("test_") not in cls.minimized
+
+    # -- data ----------------------------------------------------------------------------
+    def read_file(self, path: Path) -> Dataset:
+        """How this task reads one local data file (a kind may add formats)."""
         return read_table_file(path)
 
     def load_splits(self, required_columns: dict[str, list[str]]) -> DatasetDict:
@@ -45,16 +101,110 @@ class Task:
         splits = load_raw_splits(self, self.read_file)
         if "train" not in splits:
             raise FtlabError("the data has no train split; set task.train_file=PATH")
-        for option, columns in required_columns.items():
-            self.require_columns(splits, columns, option)
+        for split_name, split in splits.items():
+            for option, columns in required_columns.items():
+                require_columns(split, columns, f"{split_name} data", f"task.{option}")
+            self.check_split(split_name, split)
         return add_missing_splits(splits, self.validation_split_percentage, self.shuffle_seed)
 
-    @staticmethod
-    def require_columns(splits: DatasetDict, columns: list[str], option: str) -> None:
-        for split_name, split in splits.items():
-            for column in columns:
-                if column not in split.column_names:
-                    raise FtlabError(
-                        f"{split_name} data has no column '{column}' (task.{option}); "
-                        f"its columns are: {', '.join(split.column_names)}"
-                    )
+    def check_split(self, split_name: str, split: Dataset) -> None:
+        """What a raw split must hold beyond its columns (a kind checks its values here,
+        before any split is cut, so an error names the rows of the real files)."""
+        return None  # a kind without value checks
+
+    @abstractmethod
+    def prepare(self) -> DatasetDict:
+        """Load, validate and subsample the raw splits; set `label_list`."""
+
+    # -- model ---------------------------------------------------------------------------
+    @abstractmethod
+    def model_kwargs(self) -> dict[str, Any]:
+        """`from_pretrained` keyword arguments for the head (`num_labels`, `id2label` ...)."""
+
+    # -- tokenization --------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, tokenizer: Any, rows: Dataset) -> Any:
+        """The kind's tokenization of raw rows, unpadded and without labels: training,
+        its predictions file and ftlab.predict all cut and split a text this one way."""
+
+    @abstractmethod
+    def tokenize(self, splits: DatasetDict, tokenizer: Any) -> Tokenized:
+        """Model inputs and `labels` for every split (cached), and what to record of it."""
+
+    @abstractmethod
+    def data_collator(self, tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
+        """Pads each batch (never to max_seq_length)."""
+
+    # -- training and scoring ------------------------------------------------------------
+    def loss_function(self, train: Dataset) -> Callable[..., Any] | None:
+        """A loss for the Trainer's `compute_loss_func`; None: the model's own."""
+        return None
+
+    @abstractmethod
+    def compute_metrics(self, eval_prediction: Any) -> dict[str, float]:
+        """The Trainer's `compute_metrics` (it prefixes the names: eval_..., test_...)."""
+
+    @abstractmethod
+    def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(predictions, outputs) of logits: labels and probabilities, or scores."""
+
+    @abstractmethod
+    def write_predictions(
+        self, raw: Dataset, logits: np.ndarray, tokenizer: Any, run_dir: Path
+    ) -> None:
+        """The test split's predictions with gold labels (and any per-class report)."""
+
+    # -- prediction time (ftlab.predict) -------------------------------------------------
+    @property
+    @abstractmethod
+    def input_text_column(self) -> str:
+        """The column a plain text line of ftlab.predict's input goes into."""
+
+    @abstractmethod
+    def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
+        """Input rows checked and put into the columns `encode` reads."""
+
+    @abstractmethod
+    def example_outputs(
+        self, logits: np.ndarray, encoded: Any, inputs: Dataset
+    ) -> list[np.ndarray]:
+        """One output array per input row, from the model's logits over `encode(inputs)`
+        (an ensemble averages them member by member)."""
+
+    @abstractmethod
+    def prediction_records(self, inputs: Dataset, outputs: list[np.ndarray]) -> list[dict]:
+        """One JSON record per example."""
+
+    @abstractmethod
+    def prediction_gold(self, inputs: Dataset) -> list | None:
+        """The gold labels the input rows carry, or None."""
+
+    @abstractmethod
+    def prediction_scores(self, outputs: list[np.ndarray], gold: list) -> dict[str, float]:
+        """The kind's metrics of the outputs against the gold labels."""
+
+    def csv_row(self, record: dict) -> dict:
+        """A prediction record as one flat csv row (only where `csv_predictions`)."""
+        return record
+
+    # -- export (ftlab.export) -----------------------------------------------------------
+    def agreement(self, reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+        """How far an exported model's logits are from PyTorch's, in the task's outputs
+        (token logits come flattened to one row per real token)."""
+        predicted, outputs = self.decode(reference)
+        other_predicted, other_outputs = self.decode(other)
+        return {
+            "max_abs_logit_diff": float(np.abs(reference - other).max()),
+            "max_abs_output_diff": float(np.abs(outputs - other_outputs).max()),
+            "label_agreement": float((predicted == other_predicted).mean()),
+        }
+
+
+def require_columns(rows: Dataset, columns: list[str], where: str, option: str) -> None:
+    """Every one of `columns` is in `rows`, or a one-line error naming `option`."""
+    for column in columns:
+        if column not in rows.column_names:
+            raise FtlabError(
+                f"{where} has no column '{column}' ({option}); "
+                f"its columns are: {', '.join(rows.column_names)}"
+            )

@@ -40,6 +40,29 @@ def as_names(split: Dataset, column: str, multi_label: bool) -> list[list[str]] 
     return [name(v) for v in values]
 
 
+def label_kwargs(label_list: Sequence[str]) -> dict[str, object]:
+    """The head's size and names, as `from_pretrained` takes them (saved in config.json, so
+    `pipeline()` and ftlab.predict name the outputs)."""
+    return {
+        "num_labels": len(label_list),
+        "id2label": dict(enumerate(label_list)),
+        "label2id": {label: i for i, label in enumerate(label_list)},
+    }
+
+
+def check_given_labels(given: Sequence[object] | None, option: str = "task.labels") -> None:
+    """A label list from the config names each label once (a duplicate would get two ids)."""
+    if not given:
+        return
+    names = [str(label) for label in given]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise FtlabError(
+            f"{option} names {', '.join(repr(r) for r in repeated)} more than once; "
+            "list each label once"
+        )
+
+
 def label_names(
     splits: DatasetDict, column: str, multi_label: bool, given: Sequence[str] | None
 ) -> list[str]:

@@ -2,18 +2,21 @@
 
 Reads like Hugging Face's run_ner.py: load (CoNLL columns, json/jsonl, the Hub, builtin
 CoNLL-2003) -> tag list -> tokenize words and align tags to sub-word pieces -> collator ->
-seqeval metrics -> word-level predictions in CoNLL format.
+seqeval metrics -> word-level predictions in CoNLL format. At prediction time, raw text is
+split into words and the entities come back with character offsets. Defaults:
+token_classification.yaml beside this file.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 
 from ftlab.data.cache import cached_map
 from ftlab.data.conll import CONLL_SUFFIXES, read_conll
@@ -22,6 +25,7 @@ from ftlab.data.splits import subsample
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.records import write_json
+from ftlab.tasks import labels as tag_labels
 from ftlab.tasks.alignment import (
     IGNORE,
     OUTSIDE,
@@ -30,20 +34,23 @@ from ftlab.tasks.alignment import (
     first_pieces,
     truncated_words,
 )
-from ftlab.tasks.base import Task
-from ftlab.tasks.labels import as_names, check_known, label_names, name_converter
+from ftlab.tasks.base import Task, Tokenized
+from ftlab.tasks.loss import check_class_weights, weighted_loss
+from ftlab.tasks.outputs import first_output, softmax
 
 log = logging.getLogger(__name__)
 
 SEQEVAL_MODES = ("default", "strict")
+PREDICTIONS_FILE = "predictions.conll"
+REPORT_FILE = "classification_report"  # .json and .txt
+TRUNCATION_FILE = "truncation.json"
 # a per-sentence count that tokenize() sums and drops (kept in the cached data so a cache
 # hit still knows what truncation cut)
 _TRUNCATED = "ftlab_truncated_words"
-
-
-def encode_words(tokenizer: Any, sentences: list[list[str]], max_length: int) -> Any:
-    """Pre-split words to token ids, truncated to `max_length`; `word_ids(i)` maps back."""
-    return tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=max_length)
+# ftlab.predict's raw-text column, and how words are found where a tokenizer has no
+# pre-tokenizer to split them
+TEXT_COLUMN = "text"
+_WORD = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclass
@@ -59,18 +66,32 @@ class TokenClassificationTask(Task):
     seqeval_mode: str = "default"
     seqeval_scheme: str = "IOB2"
     main_metric: str = "f1"
-    # filled by prepare() and tokenize()
-    label_list: list[str] = field(init=False, default_factory=list)
-    truncated: dict[str, dict[str, int]] = field(init=False, default_factory=dict)
+    # "balanced" or one weight per tag: weights the loss (ftlab/tasks/loss.py)
+    class_weights: str | list[float] | None = None
 
-    model_class = "AutoModelForTokenClassification"
+    model_class: ClassVar[str] = "AutoModelForTokenClassification"
+    peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
+    metrics: ClassVar[frozenset[str]] = frozenset({"f1", "precision", "recall", "accuracy"})
+    csv_predictions: ClassVar[bool] = False  # entities are nested records
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        super().check()
+        tag_labels.check_given_labels(self.labels)
+        check_class_weights(self.class_weights)
         if self.seqeval_mode not in SEQEVAL_MODES:
             raise FtlabError(
                 f"task.seqeval_mode must be one of {', '.join(SEQEVAL_MODES)}, "
                 f"got '{self.seqeval_mode}'"
             )
+
+    @classmethod
+    def known_metric(cls, metric: str) -> bool:
+        # f1_<TYPE> per entity type (f1_PER ...): the types come from the data
+        return super().known_metric(metric) or metric.startswith("f1_")
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.label_list)}
 
     # -- data -------------------------------------------------------------------------
     def read_file(self, path: Path) -> Any:
@@ -92,8 +113,8 @@ class TokenClassificationTask(Task):
         )
         self._check_lengths(splits)
         # a sentence's tags are a list per row, like a multi-label row's labels
-        self.label_list = label_names(splits, self.tags_column, True, self.labels)
-        check_known(splits, self.tags_column, True, self.label_list)
+        self.label_list = tag_labels.label_names(splits, self.tags_column, True, self.labels)
+        tag_labels.check_known(splits, self.tags_column, True, self.label_list)
         return subsample(
             splits,
             self.shuffle_seed,
@@ -111,27 +132,32 @@ class TokenClassificationTask(Task):
                         f"tags in '{self.tags_column}'; every token needs one tag"
                     )
 
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {label: i for i, label in enumerate(self.label_list)}
+    def model_kwargs(self) -> dict[str, Any]:
+        return tag_labels.label_kwargs(self.label_list)
 
-    def tokenize(self, splits: DatasetDict, tokenizer: Any) -> DatasetDict:
-        """Token ids and aligned `labels` (no padding: the collator pads each batch), cached.
+    # -- tokenization -----------------------------------------------------------------
+    def encode(self, tokenizer: Any, rows: Any) -> Any:
+        """Pre-split words to token ids, truncated; `word_ids(i)` maps them back."""
+        return _encode_words(tokenizer, list(rows[self.tokens_column]), self.max_seq_length)
+
+    def tokenize(self, splits: DatasetDict, tokenizer: Any) -> Tokenized:
+        """Token ids and aligned `labels` (no padding: the collator pads each batch), cached,
+        and what truncation cut (truncation.json).
 
         `label_all_tokens` labels every piece of the training words; validation and test
         are always labelled on first pieces, so their scores stay per word.
         """
-        self._tokenizer = tokenizer  # write_predictions maps test tokens back to words
+        # locals, not self: the cache key hashes what the function captures
         tokens_column, tags_column, max_length = (
             self.tokens_column,
             self.tags_column,
             self.max_seq_length,
         )
-        label2id, name = self.label2id, name_converter(splits["train"], tags_column)
+        label2id, name = self.label2id, tag_labels.name_converter(splits["train"], tags_column)
 
         def encoder(continuation: dict[int, int] | None) -> Any:
             def encode(batch: dict[str, list]) -> dict[str, list]:
-                encoded = encode_words(tokenizer, batch[tokens_column], max_length)
+                encoded = _encode_words(tokenizer, batch[tokens_column], max_length)
                 labels, cut = [], []
                 for i, tags in enumerate(batch[tags_column]):
                     word_ids = encoded.word_ids(i)
@@ -151,33 +177,28 @@ class TokenClassificationTask(Task):
             **cached_map(train, encoder(continuation), "token-classification", max_length),
             **cached_map(evaluation, encoder(None), "token-classification", max_length),
         }
-        return DatasetDict({k: self._count_truncated(k, v) for k, v in tokenized.items()})
+        truncation: dict[str, Any] = {"max_seq_length": self.max_seq_length}
+        for split_name, split in tokenized.items():
+            truncation[split_name] = self._count_truncated(split_name, split[_TRUNCATED])
+        return Tokenized(
+            DatasetDict({k: v.remove_columns(_TRUNCATED) for k, v in tokenized.items()}),
+            records={TRUNCATION_FILE: truncation},
+        )
 
-    def _count_truncated(self, split_name: str, split: Any) -> Any:
-        counts = split[_TRUNCATED]
-        self.truncated[split_name] = {
-            "words": int(sum(counts)),
-            "sentences": sum(1 for c in counts if c),
-        }
-        if self.truncated[split_name]["words"]:
+    def _count_truncated(self, split_name: str, counts: list[int]) -> dict[str, int]:
+        cut = {"words": int(sum(counts)), "sentences": sum(1 for c in counts if c)}
+        if cut["words"]:
             log.warning(
                 "%s: %d words in %d sentences lie beyond max_seq_length=%d tokens: they are "
                 "not trained or scored in the Trainer's metrics; in predictions.conll they are "
                 "predicted '%s' (raise task.max_seq_length to keep them)",
                 split_name,
-                self.truncated[split_name]["words"],
-                self.truncated[split_name]["sentences"],
+                cut["words"],
+                cut["sentences"],
                 self.max_seq_length,
                 OUTSIDE,
             )
-        return split.remove_columns(_TRUNCATED)
-
-    def model_kwargs(self) -> dict[str, Any]:
-        return {
-            "num_labels": len(self.label_list),
-            "id2label": dict(enumerate(self.label_list)),
-            "label2id": self.label2id,
-        }
+        return cut
 
     def data_collator(self, tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
         from transformers import DataCollatorForTokenClassification
@@ -187,7 +208,15 @@ class TokenClassificationTask(Task):
             tokenizer, pad_to_multiple_of=pad_to_multiple_of, label_pad_token_id=IGNORE
         )
 
-    # -- scoring ----------------------------------------------------------------------
+    # -- training and scoring ---------------------------------------------------------
+    def loss_function(self, train: Dataset) -> Any:
+        return weighted_loss(self.class_weights, train["labels"], self.label_list, False)
+
+    def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(tag ids, probabilities) per token."""
+        probabilities = softmax(logits)
+        return probabilities.argmax(axis=-1), probabilities
+
     def seqeval(self, predictions: list[list[str]], references: list[list[str]]) -> dict:
         """The seqeval module's full report, in `seqeval_mode` (strict: `seqeval_scheme`)."""
         options = (
@@ -202,12 +231,9 @@ class TokenClassificationTask(Task):
     def compute_metrics(self, eval_prediction: Any) -> dict[str, float]:
         """Entity precision, recall, F1 (overall and f1_<TYPE>) and tag accuracy, per word
         (first pieces); the Trainer prefixes them: eval_f1, test_f1_PER ..."""
-        logits, label_ids = eval_prediction.predictions, eval_prediction.label_ids
-        if isinstance(logits, tuple):
-            logits = logits[0]
-        predicted = logits.argmax(axis=-1)
+        predicted = first_output(eval_prediction.predictions).argmax(axis=-1)
         predictions, references = [], []
-        for predicted_row, gold_row in zip(predicted, label_ids, strict=True):
+        for predicted_row, gold_row in zip(predicted, eval_prediction.label_ids, strict=True):
             scored = gold_row != IGNORE
             predictions.append([self.label_list[i] for i in predicted_row[scored]])
             references.append([self.label_list[i] for i in gold_row[scored]])
@@ -227,27 +253,15 @@ class TokenClassificationTask(Task):
                 scores[f"f1_{entity_type}"] = row["f1"]
         return scores
 
-    def word_predictions(self, raw: Any, logits: np.ndarray) -> list[list[str]]:
-        """One predicted tag per word (its first piece's); words without a token (cut off
-        by truncation) are predicted 'O'."""
-        sentences = list(raw[self.tokens_column])
-        encoded = encode_words(self._tokenizer, sentences, self.max_seq_length)
-        predicted = logits.argmax(axis=-1)
-        result = []
-        for i, words in enumerate(sentences):
-            tags = [OUTSIDE] * len(words)
-            for word, position in first_pieces(encoded.word_ids(i)).items():
-                tags[word] = self.label_list[int(predicted[i, position])]
-            result.append(tags)
-        return result
-
-    def write_predictions(self, raw: Any, logits: np.ndarray, run_dir: Path) -> None:
+    def write_predictions(
+        self, raw: Dataset, logits: np.ndarray, tokenizer: Any, run_dir: Path
+    ) -> None:
         """predictions.conll (token, gold, predicted; tab-separated, a blank line between
-        sentences), the test set's seqeval report over all its words (.json and .txt), and
-        what truncation cut (truncation.json)."""
-        predictions = self.word_predictions(raw, logits)
-        gold = as_names(raw, self.tags_column, True)
-        with open(run_dir / "predictions.conll", "w", encoding="utf-8") as handle:
+        sentences) and the test set's seqeval report over all its words (.json and .txt)."""
+        outputs = self.example_outputs(logits, self.encode(tokenizer, raw), raw)
+        predictions = self._tags(outputs)
+        gold = tag_labels.as_names(raw, self.tags_column, True)
+        with open(run_dir / PREDICTIONS_FILE, "w", encoding="utf-8") as handle:
             for words, gold_tags, predicted_tags in zip(
                 raw[self.tokens_column], gold, predictions, strict=True
             ):
@@ -255,8 +269,110 @@ class TokenClassificationTask(Task):
                     handle.write("\t".join(row) + "\n")
                 handle.write("\n")
         report = self.seqeval(predictions, gold)
-        (run_dir / "classification_report.txt").write_text(report.pop("report"), encoding="utf-8")
-        write_json(run_dir / "classification_report.json", report)
-        write_json(
-            run_dir / "truncation.json", {"max_seq_length": self.max_seq_length, **self.truncated}
-        )
+        (run_dir / f"{REPORT_FILE}.txt").write_text(report.pop("report"), encoding="utf-8")
+        write_json(run_dir / f"{REPORT_FILE}.json", report)
+
+    # -- prediction time --------------------------------------------------------------
+    @property
+    def input_text_column(self) -> str:
+        return TEXT_COLUMN
+
+    def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
+        """Rows with a word list (the tokens column) or raw text (`text`, split into words
+        the way the model's own pre-tokenizer splits text), and each word's character span."""
+        if self.tokens_column in rows.column_names:
+            words = [list(map(str, w)) for w in rows[self.tokens_column]]
+            texts = [" ".join(w) for w in words]
+            offsets = [_joined_offsets(w) for w in words]
+        elif TEXT_COLUMN in rows.column_names:
+            texts = [str(t) for t in rows[TEXT_COLUMN]]
+            offsets = [_split_words(t, tokenizer) for t in texts]
+            words = [[texts[i][s:e] for s, e in spans] for i, spans in enumerate(offsets)]
+        else:
+            raise FtlabError(
+                f"the input has neither a '{self.tokens_column}' column (a word list) nor a "
+                f"'{TEXT_COLUMN}' column (raw text); its columns are: "
+                f"{', '.join(rows.column_names)}"
+            )
+        columns = {self.tokens_column: words, TEXT_COLUMN: texts, "offsets": offsets}
+        if self.tags_column in rows.column_names:
+            columns[self.tags_column] = tag_labels.as_names(rows, self.tags_column, True)
+        return Dataset.from_dict(columns)
+
+    def example_outputs(self, logits: np.ndarray, encoded: Any, inputs: Any) -> list[np.ndarray]:
+        """Per sentence, a (words x tags) array of probabilities, from each word's first
+        piece; a word cut off by truncation is 'O' with certainty."""
+        probabilities = self.decode(logits)[1]
+        outside = self.label_list.index(OUTSIDE) if OUTSIDE in self.label_list else 0
+        result = []
+        for i, words in enumerate(inputs[self.tokens_column]):
+            sentence = np.zeros((len(words), len(self.label_list)), dtype=np.float32)
+            sentence[:, outside] = 1.0
+            for word, position in first_pieces(encoded.word_ids(i)).items():
+                sentence[word] = probabilities[i, position]
+            result.append(sentence)
+        return result
+
+    def _tags(self, outputs: list[np.ndarray]) -> list[list[str]]:
+        return [[self.label_list[j] for j in p.argmax(axis=-1)] for p in outputs]
+
+    def prediction_records(self, inputs: Dataset, outputs: list[np.ndarray]) -> list[dict]:
+        """Text, words, tags, and the entities with character offsets and a score."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        rows = []
+        for row, tags, p in zip(inputs, self._tags(outputs), outputs, strict=True):
+            text, offsets = row[TEXT_COLUMN], row["offsets"]
+            entities = []
+            for entity_type, first, last in get_entities(tags):
+                start, end = offsets[first][0], offsets[last][1]
+                entities.append(
+                    {
+                        "entity": entity_type,
+                        "start": start,
+                        "end": end,
+                        "text": text[start:end],
+                        # the mean probability of the span's predicted tags
+                        "score": round(float(p[first : last + 1].max(axis=-1).mean()), 5),
+                    }
+                )
+            words = row[self.tokens_column]
+            rows.append({"text": text, "tokens": words, "tags": tags, "entities": entities})
+        return rows
+
+    def prediction_gold(self, inputs: Dataset) -> list | None:
+        if self.tags_column not in inputs.column_names:
+            return None
+        return list(inputs[self.tags_column])
+
+    def prediction_scores(self, outputs: list[np.ndarray], gold: list) -> dict[str, float]:
+        """seqeval over every word, as the run's classification_report is."""
+        return self.entity_scores(self.seqeval(self._tags(outputs), gold))
+
+
+def _encode_words(tokenizer: Any, sentences: list[list[str]], max_length: int) -> Any:
+    return tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=max_length)
+
+
+def _joined_offsets(words: list[str]) -> list[list[int]]:
+    """Character spans of the words in `" ".join(words)`."""
+    spans, start = [], 0
+    for word in words:
+        spans.append([start, start + len(word)])
+        start += len(word) + 1
+    return spans
+
+
+def _split_words(text: str, tokenizer: Any) -> list[list[int]]:
+    """Word spans in `text`, split the way the model's fast tokenizer pre-splits text."""
+    pre_tokenizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
+    if pre_tokenizer is None:
+        return [[m.start(), m.end()] for m in _WORD.finditer(text)]
+    spans = []
+    for _, (start, end) in pre_tokenizer.pre_tokenize_str(text):
+        # a marker-style pre-tokenizer (SentencePiece's ▁) may count the space in the span
+        while start < end and text[start].isspace():
+            start += 1
+        if start < end:
+            spans.append([start, end])
+    return spans

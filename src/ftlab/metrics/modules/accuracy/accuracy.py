@@ -4,9 +4,10 @@ For multi-label indicator arrays (config "multilabel") it is subset accuracy: th
 examples whose whole label set is predicted exactly.
 """
 
-import datasets
 import evaluate
 from sklearn.metrics import accuracy_score
+
+from ftlab.metrics.info import metric_info
 
 _DESCRIPTION = "Accuracy: the share of predictions equal to their references."
 _KWARGS_DESCRIPTION = """
@@ -24,18 +25,7 @@ _CITATION = "Pedregosa et al., Scikit-learn: Machine Learning in Python, JMLR 12
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Accuracy(evaluate.Metric):
     def _info(self):
-        value = datasets.Value("int32")
-        features = (
-            {"predictions": datasets.Sequence(value), "references": datasets.Sequence(value)}
-            if self.config_name == "multilabel"
-            else {"predictions": value, "references": value}
-        )
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(features),
-        )
+        return metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, "int32", self.config_name)
 
     def _compute(self, predictions, references, normalize=True, sample_weight=None):
         score = accuracy_score(

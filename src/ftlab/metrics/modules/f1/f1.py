@@ -4,10 +4,11 @@
 one score per label. Config "multilabel" takes 0/1 indicator rows.
 """
 
-import datasets
 import evaluate
 import numpy as np
 from sklearn.metrics import f1_score
+
+from ftlab.metrics.info import metric_info
 
 _DESCRIPTION = "F1: the harmonic mean of precision and recall."
 _KWARGS_DESCRIPTION = """
@@ -28,18 +29,7 @@ _CITATION = "Pedregosa et al., Scikit-learn: Machine Learning in Python, JMLR 12
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class F1(evaluate.Metric):
     def _info(self):
-        value = datasets.Value("int32")
-        features = (
-            {"predictions": datasets.Sequence(value), "references": datasets.Sequence(value)}
-            if self.config_name == "multilabel"
-            else {"predictions": value, "references": value}
-        )
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(features),
-        )
+        return metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, "int32", self.config_name)
 
     def _compute(
         self,

@@ -13,9 +13,11 @@ from urllib.parse import urlparse
 
 from omegaconf import DictConfig
 
+from ftlab.config.paths import is_package_path, resolve_path
 from ftlab.errors import FtlabError
-from ftlab.paths import is_package_path, resolve_path
 
+# Tokenizers without a real limit report this sentinel as model_max_length.
+_NO_LIMIT = 10**9
 OFFLINE_ALTERNATIVE = "model=minilm (all-MiniLM-L6-v2, installed by `make install`)"
 
 
@@ -93,3 +95,31 @@ def load_model(source: str, model: DictConfig, model_class: str, **task_kwargs: 
         use_safetensors=safetensors_only or None,
         **task_kwargs,
     )
+
+
+def check_model_fits(
+    source: str, model_config: Any, tokenizer: Any, task: Any, ignore_mismatched: bool
+) -> None:
+    """The task's max_seq_length and head size must fit the model (before loading weights)."""
+    limits = [
+        value
+        for value in (
+            getattr(tokenizer, "model_max_length", None),
+            getattr(model_config, "max_position_embeddings", None),
+        )
+        if isinstance(value, int) and 0 < value < _NO_LIMIT
+    ]
+    if limits and task.max_seq_length > min(limits):
+        raise FtlabError(
+            f"task.max_seq_length={task.max_seq_length} is above the limit of model '{source}' "
+            f"({min(limits)} tokens); use task.max_seq_length={min(limits)} or less"
+        )
+    # a checkpoint already fine-tuned with the task's kind of head (AutoModelForX -> ...ForX)
+    head = task.model_class.removeprefix("AutoModel")
+    trained_head = any(arch.endswith(head) for arch in model_config.architectures or [])
+    wanted = task.model_kwargs()["num_labels"]
+    if trained_head and model_config.num_labels != wanted and not ignore_mismatched:
+        raise FtlabError(
+            f"model '{source}' has a head for {model_config.num_labels} outputs but the task "
+            f"needs {wanted}; set model.ignore_mismatched_sizes=true to train a new head"
+        )

@@ -11,24 +11,20 @@ skipped, one with a checkpoint continues from it, and the others run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
+from ftlab.config.secrets import redacted_container
 from ftlab.errors import FtlabError
-from ftlab.records import CONFIG_FILE, STATUS_FILE, read_json
+from ftlab.records import CONFIG_FILE, STATUS_FILE, last_checkpoint, read_json
 
 _HYDRA_PREFIXES = ("hydra.", "hydra/", "--", "-")
 _MULTIRUN_FLAGS = ("-m", "--multirun")
 _SEARCH_PREFIXES = ("hparams_search=", "hydra/sweeper=")
 SWEEP_CONFIG = "multirun.yaml"  # Hydra's record of a sweep's composition and overrides
-
-
-def last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest `checkpoint-<step>` folder of a run, by step."""
-    checkpoints = [p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
 def _split_resume(args: list[str]) -> tuple[str | None, list[str]]:
@@ -46,11 +42,9 @@ def find_unfinished_run(overrides: list[str]) -> Path | None:
     """The newest run with the same resolved config that did not complete and has a checkpoint."""
     from hydra import compose, initialize_config_module
 
-    from ftlab.config import redact
-
     with initialize_config_module("ftlab.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides)
-    wanted = _comparable(redact(OmegaConf.to_container(cfg, resolve=True)))
+    wanted = _comparable(redacted_container(cfg))
     runs = Path(cfg.output_root) / "runs" / cfg.task.name / cfg.model.name
     for run_dir in sorted(runs.glob("*"), reverse=True):  # names start with the start time
         status_file, config_file = run_dir / STATUS_FILE, run_dir / CONFIG_FILE
@@ -70,12 +64,10 @@ def earlier_job(cfg: Any, run_dir: Path) -> tuple[str, Path | None] | None:
     None when the job directory holds no run, or one with a different resolved config
     (the sweep's overrides changed): that job then runs afresh.
     """
-    from ftlab.config import redact
-
     status_file, config_file = run_dir / STATUS_FILE, run_dir / CONFIG_FILE
     if not (status_file.exists() and config_file.exists()):
         return None
-    wanted = _comparable(redact(OmegaConf.to_container(cfg, resolve=True)))
+    wanted = _comparable(redacted_container(cfg))
     saved = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
     if _comparable(saved) != wanted:
         return None
@@ -88,7 +80,7 @@ def _task_overrides(args: list[str]) -> list[str]:
 
 def _unfinished(sweep_dir: Path) -> bool:
     """No summary yet (stopped before the end), or a summary with failed jobs."""
-    from ftlab.sweep import SUMMARY_JSON
+    from ftlab.job.sweep import SUMMARY_JSON
 
     summary = sweep_dir / SUMMARY_JSON
     return not summary.exists() or bool(read_json(summary).get("failed"))
@@ -120,28 +112,37 @@ def _refuse_search(args: list[str]) -> None:
         )
 
 
+def _resumed_dir(
+    value: str, rest: list[str], find: Callable[[list[str]], Path | None], kind: str, record: str
+) -> Path | None:
+    """The directory `resume=auto|DIR` names: for `auto` the newest unfinished `kind` with
+    these overrides (None, said in one line: start afresh); a DIR must hold `record`, and
+    then no other overrides may be given (it reruns with its own)."""
+    if value == "auto":
+        found = find(rest)
+        if found is None:
+            print(f"ftlab: resume=auto: no unfinished {kind} with these overrides; starting anew")
+        return found
+    path = Path(value).expanduser()
+    if not (path / record).is_file():
+        raise FtlabError(f"resume={value}: not a {kind} directory (no {record} in it)")
+    extra = _task_overrides(rest)
+    if extra:
+        raise FtlabError(
+            f"resume={value} reruns that {kind} with its saved config; drop the other "
+            f"overrides ({' '.join(extra)})"
+        )
+    return path
+
+
 def _resume_sweep(value: str, rest: list[str]) -> list[str]:
     """`-m ... resume=auto|SWEEP_DIR`: rerun the sweep in its directory (jobs decide alone)."""
     _refuse_search(rest)
-    if value == "auto":
-        sweep_dir = find_unfinished_sweep(rest)
-        if sweep_dir is None:
-            print(
-                "ftlab: resume=auto: no stopped or failed sweep with these overrides; "
-                "starting a new sweep"
-            )
-            return rest
-    else:
-        sweep_dir = Path(value).expanduser()
-        if not (sweep_dir / SWEEP_CONFIG).is_file():
-            raise FtlabError(f"resume={value}: not a sweep directory (no {SWEEP_CONFIG} in it)")
+    sweep_dir = _resumed_dir(value, rest, find_unfinished_sweep, "sweep", SWEEP_CONFIG)
+    if sweep_dir is None:
+        return rest
+    if value != "auto":
         saved = [str(o) for o in OmegaConf.load(sweep_dir / SWEEP_CONFIG).hydra.overrides.task]
-        extra = _task_overrides(rest)
-        if extra:
-            raise FtlabError(
-                f"resume={value} reruns that sweep with its saved overrides; drop the other "
-                f"overrides ({' '.join(extra)})"
-            )
         _refuse_search(saved)
         rest = [*rest, *_task_overrides(saved)]
     print(f"ftlab: resuming sweep {sweep_dir}")
@@ -155,23 +156,8 @@ def resume_overrides(args: list[str]) -> list[str]:
         return rest
     if any(a in _MULTIRUN_FLAGS for a in rest):
         return _resume_sweep(value, rest)
-    if value == "auto":
-        run_dir = find_unfinished_run(rest)
-        if run_dir is None:
-            print(
-                "ftlab: resume=auto: no unfinished run with this config and a checkpoint; "
-                "starting a new run"
-            )
-            return rest
-    else:
-        run_dir = Path(value).expanduser()
-        if not (run_dir / CONFIG_FILE).is_file():
-            raise FtlabError(f"resume={value}: not a run directory (no {CONFIG_FILE} in it)")
-        extra = [a for a in rest if not a.startswith(_HYDRA_PREFIXES)]
-        if extra:
-            raise FtlabError(
-                f"resume={value} continues that run with its saved config; drop the other "
-                f"overrides ({' '.join(extra)})"
-            )
+    run_dir = _resumed_dir(value, rest, find_unfinished_run, "run", CONFIG_FILE)
+    if run_dir is None:
+        return rest
     print(f"ftlab: resuming {run_dir}")
     return [*rest, f"hydra.run.dir={run_dir}", "hydra.output_subdir=null", f"resume={run_dir}"]

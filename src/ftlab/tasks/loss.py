@@ -14,10 +14,16 @@ from typing import Any
 import numpy as np
 
 from ftlab.errors import FtlabError
+from ftlab.tasks.alignment import IGNORE
 
 log = logging.getLogger(__name__)
 
-IGNORE = -100  # label of padding and non-first word pieces
+
+def check_class_weights(spec: Any) -> None:
+    """`task.class_weights`: null, `balanced` or a list (its length is checked against the
+    labels once they are known)."""
+    if spec is not None and spec != "balanced" and not isinstance(spec, (list, tuple)):
+        raise FtlabError(f"task.class_weights must be 'balanced' or a list, got {spec!r}")
 
 
 def balanced_weights(labels: np.ndarray, label_list: list[str], multi_label: bool) -> np.ndarray:
@@ -49,6 +55,7 @@ def class_weights(spec: Any, labels: Any, label_list: list[str], multi_label: bo
     """
     if spec is None:
         return None
+    check_class_weights(spec)
     import torch
 
     if spec == "balanced":
@@ -57,7 +64,7 @@ def class_weights(spec: Any, labels: Any, label_list: list[str], multi_label: bo
         else:
             flat = np.asarray([y for row in labels for y in np.ravel(row) if y != IGNORE])
         weights = balanced_weights(flat, label_list, multi_label)
-    elif isinstance(spec, (list, tuple)):
+    else:
         if len(spec) != len(label_list) or not all(
             isinstance(w, (int, float)) and w > 0 for w in spec
         ):
@@ -66,8 +73,6 @@ def class_weights(spec: Any, labels: Any, label_list: list[str], multi_label: bo
                 f"(one per label, in the order {', '.join(label_list)}), got {list(spec)!r}"
             )
         weights = np.asarray(spec, dtype=float)
-    else:
-        raise FtlabError(f"task.class_weights must be 'balanced' or a list, got {spec!r}")
     log.info(
         "class weights: %s",
         ", ".join(f"{n}={w:.3g}" for n, w in zip(label_list, weights, strict=True)),
@@ -98,3 +103,12 @@ class WeightedLoss:
         # outside training (evaluation) the Trainer passes no count: this batch's own
         count = num_items_in_batch if num_items_in_batch is not None else labels.ne(IGNORE).sum()
         return total / count
+
+
+def weighted_loss(
+    spec: Any, labels: Any, label_list: list[str], multi_label: bool
+) -> WeightedLoss | None:
+    """The class-weighted loss for `task.class_weights` (None without it), from the
+    tokenized training labels."""
+    weights = class_weights(spec, labels, label_list, multi_label)
+    return None if weights is None else WeightedLoss(weights, multi_label)

@@ -9,31 +9,29 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ftlab.config import resolved_yaml, secret_values, validate
-from ftlab.errors import FtlabError, RunInterrupted
-from ftlab.hardware import (
-    LaunchPlan,
-    check_cuda,
-    cpu_ranks_without_gpus,
-    deepspeed_config,
-    deepspeed_path,
-    launch_plan,
-)
-from ftlab.pinning import pin_job
+from ftlab.config.secrets import resolved_yaml, secret_values
+from ftlab.config.targets import build_task
+from ftlab.config.validate import validate
+from ftlab.errors import FtlabError, RunInterrupted, print_error
+from ftlab.job import hydra_runtime
+from ftlab.job.pinning import pin_job
+from ftlab.job.records import environment_record, scrub_secrets, write_status
+from ftlab.job.resume import earlier_job
+from ftlab.launch.deepspeed import deepspeed_config
+from ftlab.launch.plan import LaunchPlan, check_cuda, cpu_ranks_without_gpus, launch_plan
+from ftlab.metrics.table import metrics_table
+from ftlab.recipes.checks import check_recipes
 from ftlab.records import (
     CONFIG_FILE,
+    DEEPSPEED_FILE,
     ENV_FILE,
     METRICS_FILE,
-    environment_record,
+    last_checkpoint,
     read_json,
-    scrub_secrets,
     update_json,
     write_json,
-    write_status,
     write_text_atomic,
 )
-from ftlab.resume import earlier_job, last_checkpoint
-from ftlab.sweep import in_multirun
 
 log = logging.getLogger("ftlab")
 
@@ -49,10 +47,12 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     scrub_secrets(run_dir / ".hydra", secret_values(cfg))
     started = time.time()
     resume_from = None
-    sweep_job, pinned = in_multirun(), None
+    sweep_job, pinned = hydra_runtime.in_multirun(), None
     try:
         if sweep_job:
-            pinned = pin_job()  # before torch loads: CUDA and its threads see the job's share
+            pinned = pin_job(
+                *hydra_runtime.sweep_job()
+            )  # before torch loads: CUDA and its threads see the job's share
             if cfg.get("resume"):
                 earlier = earlier_job(cfg, run_dir)
                 if earlier is not None and earlier[0] == "completed":
@@ -64,7 +64,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
             # the run's own saved config, not a fresh composition; its records stay as written
             cfg = OmegaConf.load(run_dir / CONFIG_FILE)
             resume_from = last_checkpoint(run_dir)
-        validate(cfg)
+        check_config(cfg)
         check_cuda(cfg.hardware)  # before anything loads or launches
         plan = launch_plan(cfg.hardware)
         cpu_ranks_without_gpus(cfg, plan)
@@ -98,9 +98,9 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         write_status(run_dir, "failed", error=str(exc), seconds=round(time.time() - started, 1))
         log.error("%s", exc)
         if sweep_job:  # recorded; the sweep goes on and its summary reports the failure
-            print(f"ftlab: error: {run_dir}: {exc}", file=sys.stderr)
+            print_error(f"{run_dir}: {exc}")
             return None
-        print(f"ftlab: error: {exc}", file=sys.stderr)
+        print_error(str(exc))
         sys.exit(1)
     except KeyboardInterrupt:
         write_status(run_dir, "interrupted", seconds=round(time.time() - started, 1))
@@ -112,7 +112,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
             raise
         # a bug, an out-of-memory or a diverging setting fails this job, not the sweep
         log.exception("job failed: %s", error)
-        print(f"ftlab: error: {run_dir}: {error}", file=sys.stderr)
+        print_error(f"{run_dir}: {error}")
         return None
     except BaseException as exc:
         write_status(
@@ -128,18 +128,18 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
 
 
+def check_config(cfg: DictConfig) -> None:
+    """Every check that needs no data or model, before anything is written or loaded: keys
+    and values, the task's own settings (checked as it is built), the recipes'."""
+    validate(cfg)
+    check_recipes(cfg, build_task(cfg.task))
+
+
 def _skip_completed(cfg: DictConfig, run_dir: Path) -> float | None:
     """A resumed sweep's job that completed before: keep its records, return its metric."""
     print(f"ftlab: {run_dir} completed earlier with this config; skipped")
     metrics = read_json(run_dir / METRICS_FILE)
     return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
-
-
-def _hydra_overrides() -> list[str]:
-    """This job's command-line overrides (one job's values in a sweep); [] outside Hydra."""
-    from hydra.core.hydra_config import HydraConfig
-
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def _write_run_files(cfg: DictConfig, plan: LaunchPlan, run_dir: Path) -> None:
@@ -151,13 +151,15 @@ def _write_run_files(cfg: DictConfig, plan: LaunchPlan, run_dir: Path) -> None:
     write_text_atomic(run_dir / CONFIG_FILE, resolved_yaml(cfg))
     deepspeed = deepspeed_config(cfg.hardware)
     if deepspeed is not None:
-        write_json(deepspeed_path(run_dir), deepspeed)
+        write_json(run_dir / DEEPSPEED_FILE, deepspeed)
     if plan.main_machine:
         record = environment_record(
             world_size=plan.world_size,
             seed=cfg.trainer.get("seed"),
-            overrides=_hydra_overrides(),
+            overrides=hydra_runtime.overrides(),
         )
+        # what the ranks' trackers name the run by (tags, group): Hydra is not there
+        record.update(choices=hydra_runtime.choices(), sweep=hydra_runtime.sweep_name())
         write_json(run_dir / ENV_FILE, record)
 
 
@@ -166,10 +168,10 @@ def _train(
 ) -> dict[str, dict[str, float]]:
     """In this process for one process in all, else through `accelerate launch`."""
     if not plan.distributed:
-        from ftlab.train import train
+        from ftlab.training.train import train
 
         return train(cfg, run_dir, resume_from=resume_from)
-    from ftlab.launch import run_workers
+    from ftlab.launch.accelerate import run_workers
 
     run_workers(plan, run_dir, resume_from)
     return read_json(run_dir / METRICS_FILE)  # written by rank 0
@@ -177,7 +179,7 @@ def _train(
 
 def _run_secondary_machine(plan: LaunchPlan, run_dir: Path, resume_from: Path | None) -> None:
     """Machines 1..N-1 start their ranks; rank 0 on machine 0 writes status, metrics, model."""
-    from ftlab.launch import run_workers
+    from ftlab.launch.accelerate import run_workers
 
     run_workers(plan, run_dir, resume_from)
     print(f"machine {plan.machine_rank}: its ranks finished; machine 0 holds the results")
@@ -185,17 +187,14 @@ def _run_secondary_machine(plan: LaunchPlan, run_dir: Path, resume_from: Path | 
 
 def summary_table(metrics: dict[str, dict[str, float]], run_dir: Path, seconds: float) -> str:
     """Validation and test metrics side by side, then where the run lives."""
+    splits = {"validation": "eval_", "test": "test_"}
     names = sorted(
-        {k.removeprefix("eval_") for k in metrics["validation"]}
-        | {k.removeprefix("test_") for k in metrics["test"]}
+        {k.removeprefix(prefix) for split, prefix in splits.items() for k in metrics[split]}
     )
-    names = [n for n in names if not n.endswith(("runtime", "per_second")) and n != "epoch"]
-    lines = [f"{'metric':<16}{'validation':>12}{'test':>12}"]
-    for name in names:
-        cells = [metrics["validation"].get(f"eval_{name}"), metrics["test"].get(f"test_{name}")]
-        lines.append(
-            f"{name:<16}"
-            + "".join(f"{c:>12.4f}" if isinstance(c, (int, float)) else f"{'-':>12}" for c in cells)
-        )
-    lines.append(f"finished in {seconds:.0f}s; run directory: {run_dir}")
-    return "\n".join(lines)
+    rows = {
+        name: {split: metrics[split].get(prefix + name) for split, prefix in splits.items()}
+        for name in names
+        if not name.endswith(("runtime", "per_second")) and name != "epoch"
+    }
+    table = metrics_table(rows, "metric", list(splits))
+    return f"{table}\nfinished in {seconds:.0f}s; run directory: {run_dir}"

@@ -1,4 +1,4 @@
-"""`python -m ftlab.worker RUN_DIR [CHECKPOINT]`: one rank of a multi-process run.
+"""`python -m ftlab.launch.worker RUN_DIR [CHECKPOINT]`: one rank of a multi-process run.
 
 A worker never composes Hydra: it reads the config the parent resolved into RUN_DIR, so
 every rank trains on the same config and writes into the same run directory. It runs the
@@ -16,7 +16,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from ftlab.errors import FtlabError
-from ftlab.launch import write_rank_error
+from ftlab.launch.accelerate import write_rank_error
 from ftlab.records import CONFIG_FILE, LOG_FILE
 
 log = logging.getLogger("ftlab.worker")
@@ -38,7 +38,8 @@ def _setup_logging(run_dir: Path, rank: int) -> None:
 def main() -> None:
     if len(sys.argv) not in (2, 3):
         sys.exit(
-            "usage: python -m ftlab.worker RUN_DIR [CHECKPOINT]  (started by python -m ftlab.run)"
+            "usage: python -m ftlab.launch.worker RUN_DIR [CHECKPOINT]"
+            "  (started by python -m ftlab.run)"
         )
     run_dir = Path(sys.argv[1])
     resume_from = Path(sys.argv[2]) if len(sys.argv) == 3 else None
@@ -46,7 +47,7 @@ def main() -> None:
     _setup_logging(run_dir, rank)
     try:
         cfg = OmegaConf.load(run_dir / CONFIG_FILE)
-        from ftlab.train import train
+        from ftlab.training.train import train
 
         train(cfg, run_dir, resume_from=resume_from)
     except BaseException as exc:

@@ -8,12 +8,16 @@ The few keys ftlab adds itself are listed in FTLAB_KEYS.
 from __future__ import annotations
 
 import ast
-import difflib
 import importlib.util
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from ftlab.errors import FtlabError
+from omegaconf import DictConfig, OmegaConf
+
+from ftlab.config.resolvers import TRACKERS
+from ftlab.errors import FtlabError, did_you_mean
+from ftlab.records import DEEPSPEED_FILE
 
 TRAINING_ARGS_GROUPS = ("optimizer", "scheduler", "hardware", "trainer", "logger")
 
@@ -25,13 +29,13 @@ FTLAB_KEYS: dict[str, frozenset[str]] = {
     "hardware": frozenset(
         {
             "require_cuda",
-            # how many processes `accelerate launch` starts, and where (ftlab/hardware.py)
+            # how many processes `accelerate launch` starts, and where (ftlab/launch/plan.py)
             "num_processes",
             "num_machines",
             "machine_rank",
             "main_process_ip",
             "main_process_port",
-            # written into the run's deepspeed.json (ftlab/hardware.py)
+            # written into the run's deepspeed.json (ftlab/launch/deepspeed.py)
             "zero_stage",
             "offload_optimizer",
             "offload_param",
@@ -46,8 +50,8 @@ FTLAB_KEYS: dict[str, frozenset[str]] = {
             "adversarial_epsilon",
         }
     ),
-    # one section per tracker, named after its `report_to` integration (ftlab.tracking)
-    "logger": frozenset({"wandb", "tensorboard"}),
+    # one section per tracker, named after its `report_to` integration (ftlab/training/tracking.py)
+    "logger": frozenset(TRACKERS),
 }
 
 # Fields ftlab sets itself from the run; a user value would be silently wrong.
@@ -93,10 +97,19 @@ def check_key(group: str, key: str) -> None:
     valid = valid_keys(group)
     if key in valid:
         return
-    close = difflib.get_close_matches(key, sorted(valid), n=1, cutoff=0.6)
-    hint = (
-        f"did you mean '{group}.{close[0]}'?"
-        if close
-        else ("valid keys are transformers.TrainingArguments fields")
+    hint = did_you_mean(
+        key, valid, prefix=f"{group}.", otherwise="valid keys are TrainingArguments fields"
     )
     raise FtlabError(f"unknown config key '{group}.{key}': {hint}")
+
+
+def training_arguments_kwargs(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """The keyword arguments for `TrainingArguments`, taken unchanged from the config groups."""
+    kwargs: dict[str, Any] = {"output_dir": str(output_dir)}
+    for group in TRAINING_ARGS_GROUPS:
+        values = OmegaConf.to_container(cfg.get(group) or {}, resolve=True)
+        kwargs.update({k: v for k, v in values.items() if k not in FTLAB_KEYS[group]})
+    if cfg.hardware.get("zero_stage") is not None:
+        # written by the parent from the hardware keys (ftlab.launch.deepspeed)
+        kwargs["deepspeed"] = str(output_dir / DEEPSPEED_FILE)
+    return kwargs

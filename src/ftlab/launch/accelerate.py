@@ -1,7 +1,7 @@
 """Start the ranks of a multi-process run with `accelerate launch`, and learn how they ended.
 
 The parent process has already composed the config and written it to the run directory;
-it starts `python -m ftlab.worker RUN_DIR` on every rank through Accelerate with an
+it starts `python -m ftlab.launch.worker RUN_DIR` on every rank through Accelerate with an
 Accelerate config file written next to it, so a user's own `accelerate config` defaults
 never change a run, and the exact launch can be repeated by hand from the run directory.
 
@@ -23,14 +23,14 @@ from typing import Any
 import yaml
 
 from ftlab.errors import FtlabError
-from ftlab.hardware import LaunchPlan
+from ftlab.launch.plan import LaunchPlan
 from ftlab.records import read_json, write_json, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 # one per machine: the machines of a multi-machine run share the run directory
 ACCELERATE_FILE = "accelerate-machine{machine_rank}.yaml"
-WORKER_MODULE = "ftlab.worker"
+WORKER_MODULE = "ftlab.launch.worker"
 RANK_ERROR = "rank-{rank}.error"
 
 

@@ -13,8 +13,12 @@ peft method are known.
 from __future__ import annotations
 
 import re
+from importlib import resources
 
-from ftlab.training_fields import TRAINING_ARGS_GROUPS, check_key
+from omegaconf import OmegaConf
+
+from ftlab.config.fields import TRAINING_ARGS_GROUPS, check_key
+from ftlab.errors import FtlabError, did_you_mean
 
 _OVERRIDE = re.compile(
     r"^(?P<prefix>\+\+|\+|~)?(?P<group>[A-Za-z_]\w*)\.(?P<key>[A-Za-z_]\w*)(?P<rest>=.*)?$", re.S
@@ -39,3 +43,21 @@ def _normalize(arg: str) -> str:
     elif group not in _LATE_CHECKED_GROUPS:
         return arg
     return f"++{group}.{key}{match['rest']}"
+
+
+def entry_keys(config_name: str) -> set[str]:
+    """The top-level keys of `conf/<config_name>.yaml` (its Hydra sections left out)."""
+    text = resources.files("ftlab.conf").joinpath(f"{config_name}.yaml").read_text("utf-8")
+    return {str(k) for k in OmegaConf.create(text) if k not in ("defaults", "hydra")}
+
+
+def check_entry_keys(args: list[str], config_name: str) -> None:
+    """ftlab.predict / ftlab.export: a misspelt `key=value` fails with the closest valid key
+    (Hydra would only say that the key is not in the struct)."""
+    valid = entry_keys(config_name)
+    for arg in args:
+        key, sep, _ = arg.partition("=")
+        if not sep or arg.startswith("-") or key.startswith(("hydra.", "+", "~")):
+            continue
+        if key not in valid:
+            raise FtlabError(f"unknown key '{key}': {did_you_mean(key, valid)}")

@@ -19,6 +19,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from ftlab.errors import print_error
 from ftlab.records import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -36,14 +37,6 @@ BEST_FILE = "best_trial.yaml"
 OPTUNA_RESULTS = "optimization_results.yaml"  # written by hydra-optuna-sweeper
 
 
-def in_multirun() -> bool:
-    """True inside a job of a Hydra multirun (`-m`), wherever the launcher runs it."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
 @dataclass
 class JobRecord:
     """One job of a sweep, as its directory recorded it."""
@@ -55,6 +48,7 @@ class JobRecord:
     value: float | None
     error: str | None
     run_dir: str
+    maximize: bool = True  # the job's trainer.greater_is_better (the task's metric direction)
 
 
 def _clean(override: str) -> str:
@@ -70,8 +64,11 @@ def read_job(job_dir: Path) -> JobRecord:
         read_json(job_dir / STATUS_FILE) if (job_dir / STATUS_FILE).exists() else {}
     )
     metric = value = None
+    maximize = True
     if (job_dir / CONFIG_FILE).exists():
-        metric = OmegaConf.load(job_dir / CONFIG_FILE).task.get("main_metric")
+        config = OmegaConf.load(job_dir / CONFIG_FILE)
+        metric = config.task.get("main_metric")
+        maximize = bool(config.trainer.get("greater_is_better", True))
     if metric and (job_dir / METRICS_FILE).exists():
         value = read_json(job_dir / METRICS_FILE).get("validation", {}).get(f"eval_{metric}")
     return JobRecord(
@@ -83,6 +80,7 @@ def read_job(job_dir: Path) -> JobRecord:
         value=value,
         error=status.get("error"),
         run_dir=str(job_dir),
+        maximize=maximize,
     )
 
 
@@ -113,17 +111,18 @@ def summary_markdown(jobs: list[JobRecord]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def best_job(jobs: list[JobRecord], maximize: bool = True) -> JobRecord | None:
+def best_job(jobs: list[JobRecord]) -> JobRecord | None:
+    """The completed job with the best main metric, in the direction its task gives."""
     scored = [j for j in jobs if j.status == "completed" and j.value is not None]
     if not scored:
         return None
-    return (max if maximize else min)(scored, key=lambda j: j.value)
+    return (max if scored[0].maximize else min)(scored, key=lambda j: j.value)
 
 
-def write_summary(sweep_dir: Path, maximize: bool = True) -> list[JobRecord]:
+def write_summary(sweep_dir: Path) -> list[JobRecord]:
     """Write summary.md, summary.json and best_trial.yaml into the sweep directory."""
     jobs = sweep_jobs(sweep_dir)
-    best = best_job(jobs, maximize)
+    best = best_job(jobs)
     text = summary_markdown(jobs)
     failed = [j.job for j in jobs if j.status != "completed"]
     write_text_atomic(sweep_dir / SUMMARY_MD, text)
@@ -149,17 +148,11 @@ def write_summary(sweep_dir: Path, maximize: bool = True) -> list[JobRecord]:
     return jobs
 
 
-def _maximize(config: DictConfig) -> bool:
-    """Optuna's `direction` when it is the sweeper; task metrics are otherwise all maximised."""
-    direction = OmegaConf.select(config, "hydra.sweeper.direction", default="maximize")
-    return str(direction).rsplit(".", 1)[-1] != "minimize"
-
-
 class SweepSummary(Callback):
     """Registered in conf/config.yaml under `hydra.callbacks`; acts in multiruns only."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from ftlab.pinning import record_machine_devices
+        from ftlab.job.pinning import record_machine_devices
 
         record_machine_devices()  # before the launcher starts job processes that inherit it
 
@@ -168,17 +161,16 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        jobs = write_summary(sweep_dir, _maximize(config))
+        jobs = write_summary(sweep_dir)
         failed = [j for j in jobs if j.status != "completed"]
         print(f"\nsweep {sweep_dir}: {len(jobs) - len(failed)} of {len(jobs)} jobs completed")
         print(summary_markdown(jobs), end="")
-        best = best_job(jobs, _maximize(config))
+        best = best_job(jobs)
         if best is not None and best.value is not None and not math.isnan(best.value):
             print(f"best: job {best.job} (eval_{best.metric} {best.value:.4f}); see {BEST_FILE}")
         if failed:
-            print(
-                f"ftlab: error: {len(failed)} of {len(jobs)} jobs failed: "
-                f"{', '.join(str(j.job) for j in failed)} (errors in {SUMMARY_MD})",
-                file=sys.stderr,
+            print_error(
+                f"{len(failed)} of {len(jobs)} jobs failed: "
+                f"{', '.join(str(j.job) for j in failed)} (errors in {SUMMARY_MD})"
             )
             sys.exit(1)

@@ -2,7 +2,7 @@
 
 `logger=wandb`, `logger=tensorboard` and `logger=[wandb,tensorboard]` each add a section
 named after the transformers integration to the `logger` group; `report_to` is computed
-from the sections present, so selecting several logger configs merges cleanly.
+from the sections present (ftlab/config/resolvers.py), so several logger configs merge.
 
 ftlab starts the W&B run itself, before the Trainer exists, so that the run carries
 ftlab's names (run directory, sweep, task) and the nested resolved config; transformers'
@@ -23,23 +23,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from ftlab.config import redact
+from ftlab.config.resolvers import TRACKERS
+from ftlab.config.secrets import redacted_container
 from ftlab.errors import FtlabError
+from ftlab.records import ENV_FILE, read_json
 
 log = logging.getLogger(__name__)
 
-# logger sections that name a transformers `report_to` integration
-TRACKERS = ("wandb", "tensorboard")
 # the config groups whose choices become W&B tags
 TAGGED_GROUPS = ("task", "model", "optimizer", "hardware")
 _DEFAULT_BASE_URL = "https://api.wandb.ai"
-
-
-def report_to(*, _parent_: DictConfig) -> list[str]:
-    """Resolver `${report_to:}`: the trackers whose sections the logger config holds."""
-    return [name for name in TRACKERS if name in _parent_]
 
 
 def check_tracker_packages(cfg: DictConfig) -> None:
@@ -52,32 +47,20 @@ def check_tracker_packages(cfg: DictConfig) -> None:
             )
 
 
-def _hydra_choices() -> dict[str, str]:
-    """Hydra's group choices (`task: intent`, ...), or {} when composed without @hydra.main."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return {}
-    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if isinstance(v, str)}
-
-
-def _sweep_name() -> str | None:
-    """The sweep directory's name in a Hydra multirun: one W&B group per sweep."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        return None
-    return Path(HydraConfig.get().sweep.dir).name
+def job_context(run_dir: Path) -> dict[str, Any]:
+    """What the parent recorded in env.json about the job: Hydra's group choices and the
+    sweep it belongs to (every rank reads the same, however it was started)."""
+    path = run_dir / ENV_FILE
+    record = read_json(path) if path.exists() else {}
+    return {"choices": record.get("choices") or {}, "sweep": record.get("sweep")}
 
 
-def tags(cfg: DictConfig) -> list[str]:
+def tags(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
     """`group:choice` for the main groups, then the config's own `logger.wandb.tags`.
 
-    Falls back to the config's values (task and model names, the optimizer) when Hydra's
-    choices are not available, as in workers and in-process composition.
+    Falls back to the config's values (task and model names, the optimizer) where Hydra's
+    choices are not known (a config composed in-process, without @hydra.main).
     """
-    choices = _hydra_choices()
     fallback = {
         "task": cfg.task.get("name"),
         "model": cfg.model.get("name"),
@@ -145,16 +128,17 @@ def wandb_run(cfg: DictConfig, run_dir: Path, main_process: bool) -> Iterator[An
         yield None
         return
     mode, why_offline = wandb_mode(str(section.get("mode") or "auto"))
+    context = job_context(run_dir)
     import wandb
 
     run = wandb.init(
         project=section.get("project"),
         entity=section.get("entity"),
         name=run_dir.name,
-        group=section.get("group") or _sweep_name(),
+        group=section.get("group") or context["sweep"],
         job_type=cfg.task.get("name"),
-        tags=tags(cfg),
-        config=redact(OmegaConf.to_container(cfg, resolve=True)),
+        tags=tags(cfg, context["choices"]),
+        config=redacted_container(cfg),
         dir=str(run_dir),
         mode=mode,
         reinit="finish_previous",

@@ -62,12 +62,12 @@ def slot_share(items: list[Any], slot: int, slots: int, what: str) -> list[Any]:
     return items[slot * per : (slot + 1) * per]
 
 
-def jobs_at_once(hydra_cfg: Any) -> int | None:
+def jobs_at_once(launcher: Any, sweeper: Any) -> int | None:
     """How many jobs a local parallel launcher runs together; None for other launchers."""
-    if not str(hydra_cfg.launcher.get("_target_", "")).endswith(_LOCAL_LAUNCHERS):
+    if not str(launcher.get("_target_", "")).endswith(_LOCAL_LAUNCHERS):
         return None
     # the basic sweeper's batch size, or the Optuna sweeper's trials asked at once
-    slots = hydra_cfg.sweeper.get("max_batch_size") or hydra_cfg.sweeper.get("n_jobs")
+    slots = sweeper.get("max_batch_size") or sweeper.get("n_jobs")
     if not slots:
         raise FtlabError(
             "hydra/launcher=submitit_local starts a whole batch of jobs at once: set "
@@ -76,19 +76,16 @@ def jobs_at_once(hydra_cfg: Any) -> int | None:
     return int(slots)
 
 
-def pin_job() -> dict[str, Any] | None:
+def pin_job(launcher: Any, sweeper: Any, job_number: int) -> dict[str, Any] | None:
     """Pin this sweep job to its slot's GPUs or CPU cores; what it got, or None (no pinning).
 
     Runs before torch is imported in the job's process, so CUDA and the thread pools see
     only the slot's share.
     """
-    from hydra.core.hydra_config import HydraConfig
-
-    hydra_cfg = HydraConfig.get()
-    slots = jobs_at_once(hydra_cfg)
+    slots = jobs_at_once(launcher, sweeper)
     if slots is None:
         return None
-    slot = int(hydra_cfg.job.num) % slots
+    slot = job_number % slots
     record: dict[str, Any] = {"slot": slot, "slots": slots}
     gpus = [g for g in os.environ.get(MACHINE_GPUS, "").split(",") if g]
     if gpus:

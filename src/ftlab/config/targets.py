@@ -1,0 +1,50 @@
+"""The objects a config names by `_target_` (today: the task), built the Hydra way.
+
+Imported by name, never statically: the config layer stays below the code it names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ftlab.errors import FtlabError
+
+
+def task_class(target: Any) -> type:
+    """The class a task config's `_target_` names."""
+    from hydra.utils import get_class
+
+    if not target:
+        raise FtlabError("the task config has no _target_; a task yaml names its class")
+    try:
+        return get_class(str(target))
+    except Exception as exc:
+        raise FtlabError(f"task class '{target}' cannot be imported: {exc}") from exc
+
+
+def task_fields(cfg_task: DictConfig) -> set[str]:
+    """The keys the task's class accepts (its dataclass fields that are set in the config)."""
+    cls = task_class(cfg_task.get("_target_"))
+    return {f.name for f in dataclasses.fields(cls) if f.init}
+
+
+def build_task(cfg_task: DictConfig) -> Any:
+    """Instantiate the task config's `_target_` with plain Python values; the task checks
+    its own settings as it is built."""
+    from hydra.utils import instantiate
+
+    task_class(cfg_task.get("_target_"))  # a one-line error for a missing or broken class
+    values = OmegaConf.to_container(cfg_task, resolve=True)
+    try:
+        return instantiate(values, _convert_="all")
+    except FtlabError:
+        raise
+    except Exception as exc:
+        # Hydra wraps the task's own FtlabError (raised in __post_init__) in its own error
+        cause = exc.__cause__
+        if isinstance(cause, FtlabError):
+            raise cause from None
+        raise

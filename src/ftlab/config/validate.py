@@ -1,0 +1,69 @@
+"""Checks of the composed config that need no data, model or other ftlab layer: unknown
+keys (with the closest valid one), keys set twice, secrets on the command line, and values
+TrainingArguments would only reject later or not at all.
+
+Nothing here imports torch or transformers, so composing and printing a config stays fast.
+The task checks its own keys as it is built (ftlab.config.targets.build_task), and the
+recipes theirs (ftlab.recipes.checks).
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from ftlab.config.fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_key
+from ftlab.config.secrets import SECRET_ENV_VARS, is_secret_key
+from ftlab.config.targets import task_fields
+from ftlab.errors import FtlabError, did_you_mean
+
+MODEL_KEYS = frozenset(
+    {
+        "name",
+        "name_or_path",
+        "revision",
+        "trust_remote_code",
+        "ignore_mismatched_sizes",
+        "use_safetensors",
+        # what stays fixed in training (ftlab/recipes/freezing.py)
+        "freeze",
+        "freeze_layers",
+    }
+)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Fail with a one-line error on unknown keys or impossible values, before any loading."""
+    seen: dict[str, str] = {}
+    for group in TRAINING_ARGS_GROUPS:
+        for key in cfg.get(group) or {}:
+            check_key(group, key)
+            if key in seen and key not in FTLAB_KEYS[group]:
+                raise FtlabError(
+                    f"'{key}' is set in both '{seen[key]}' and '{group}'; keep one of them"
+                )
+            seen[key] = group
+            if is_secret_key(key) and cfg[group][key] is not None:
+                raise FtlabError(
+                    f"{group}.{key} is a secret and must not live in a config or command line; "
+                    f"set it in the environment instead ({', '.join(SECRET_ENV_VARS)})"
+                )
+    fields = task_fields(cfg.task)
+    for key in cfg.task:
+        if key != "_target_" and key not in fields:
+            raise FtlabError(f"unknown config key 'task.{key}': {did_you_mean(key, fields)}")
+    for key in cfg.model:
+        if key not in MODEL_KEYS:
+            raise FtlabError(f"unknown config key 'model.{key}': {did_you_mean(key, MODEL_KEYS)}")
+    _check_positive(cfg)
+
+
+def _check_positive(cfg: DictConfig) -> None:
+    positive = {
+        "optimizer.learning_rate": cfg.optimizer.get("learning_rate"),
+        "trainer.per_device_train_batch_size": cfg.trainer.get("per_device_train_batch_size"),
+        "trainer.per_device_eval_batch_size": cfg.trainer.get("per_device_eval_batch_size"),
+        "trainer.gradient_accumulation_steps": cfg.trainer.get("gradient_accumulation_steps"),
+    }
+    for key, value in positive.items():
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            raise FtlabError(f"{key} must be a number above 0, got {value!r}")

@@ -1,0 +1,64 @@
+"""The recipe keys' own checks (peft, freezing, layer-wise learning rates, FGM), run before
+anything loads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from ftlab.errors import FtlabError, did_you_mean
+from ftlab.recipes import adapters
+from ftlab.recipes.adversarial import check_adversarial
+from ftlab.recipes.freezing import check_freeze
+from ftlab.recipes.optim import check_lr_settings
+
+
+def check_recipes(cfg: DictConfig, task: Any) -> None:
+    """One-line errors for bad recipe values, in the user's terms."""
+    _check_peft(cfg, task)
+    check_freeze(cfg.model.get("freeze"), cfg.model.get("freeze_layers"))
+    check_lr_settings(
+        cfg.optimizer.get("layerwise_lr_decay"), cfg.optimizer.get("head_learning_rate")
+    )
+    if cfg.trainer.get("adversarial"):
+        check_adversarial(cfg.trainer.adversarial, cfg.trainer.get("adversarial_epsilon"))
+
+
+def _check_peft(cfg: DictConfig, task: Any) -> None:
+    """`peft.*` keys: the method's peft config fields, and what the method allows."""
+    peft_cfg = cfg.get("peft") or {}
+    method = adapters.method(peft_cfg)
+    if method == "none":
+        extra = [k for k in peft_cfg if k != "method"]
+        if extra:
+            raise FtlabError(
+                f"peft.{extra[0]} is set but no peft method is chosen; add peft=lora "
+                f"(or {', '.join(adapters.CONFIG_CLASSES)})"
+            )
+        return
+    if method not in adapters.CONFIG_CLASSES:
+        raise FtlabError(
+            f"peft.method must be one of none, {', '.join(adapters.CONFIG_CLASSES)}; got '{method}'"
+        )
+    if task.peft_task_type is None:
+        raise FtlabError(f"peft={method} does not support {type(task).__name__} tasks")
+    fields = adapters.config_fields(method)  # imports peft: only when a method is chosen
+    for key in peft_cfg:
+        if key not in fields:
+            raise FtlabError(f"unknown config key 'peft.{key}': {did_you_mean(key, fields)}")
+    if peft_cfg.get("merge") and method in adapters.PROMPT_LEARNING:
+        raise FtlabError(
+            f"peft={method} adds virtual tokens, which cannot be merged into the model; "
+            "remove peft.merge=true"
+        )
+    if method == "adalora" and cfg.trainer.get("load_best_model_at_end"):
+        raise FtlabError(
+            "peft=adalora shrinks its ranks during training, so an earlier checkpoint "
+            "cannot be loaded back: set trainer.load_best_model_at_end=false"
+        )
+    if cfg.model.get("freeze") or cfg.model.get("freeze_layers"):
+        raise FtlabError(
+            f"model.freeze / model.freeze_layers apply to full fine-tuning; peft={method} "
+            "already freezes everything but the adapter and the head"
+        )

@@ -1,0 +1,26 @@
+"""Turning a model's logits into what a task outputs: the pieces every kind shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def first_output(predictions: Any) -> np.ndarray:
+    """The logits of a Trainer prediction (models may return a tuple: logits first)."""
+    return predictions[0] if isinstance(predictions, tuple) else predictions
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def rounded(values: Any, digits: int = 5) -> list[float]:
+    """Scores as they go into a prediction record."""
+    return [round(float(v), digits) for v in np.ravel(values)]

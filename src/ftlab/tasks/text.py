@@ -1,0 +1,78 @@
+"""What the kinds with one text (or a sentence pair) per example share: which columns hold
+the text, how it is tokenized, padded, shown and read at prediction time. Sequence
+classification and regression build on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from datasets import Dataset
+
+from ftlab.tasks.base import Task, require_columns
+
+PAIR_SEPARATOR = " ||| "  # between the two texts of a sentence pair in a predictions file
+
+
+def as_columns(text_column: str | list[str]) -> list[str]:
+    """`task.text_column`: one column, or a list of two for sentence pairs."""
+    return [text_column] if isinstance(text_column, str) else list(text_column)
+
+
+def encode_texts(tokenizer: Any, rows: Any, columns: list[str], max_length: int) -> Any:
+    """Token ids of one text column (or two, a sentence pair), truncated to `max_length`,
+    unpadded (the collator pads each batch)."""
+    return tokenizer(*[list(rows[c]) for c in columns], truncation=True, max_length=max_length)
+
+
+def padding_collator(tokenizer: Any, pad_to_multiple_of: int | None) -> Any:
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+
+def checked_inputs(rows: Dataset, columns: list[str]) -> Dataset:
+    """ftlab.predict's rows, which must hold the run's text column(s)."""
+    for column in columns:
+        require_columns(rows, [column], "the input", "the run's task.text_column")
+    return rows
+
+
+def shown_text(row: dict, columns: list[str]) -> str:
+    """The example's text as a predictions file shows it."""
+    return PAIR_SEPARATOR.join(str(row[c]) for c in columns)
+
+
+@dataclass
+class TextTask(Task):
+    """A kind that reads one text (or a sentence pair) and one target column per example,
+    through `AutoModelForSequenceClassification`'s head."""
+
+    text_column: str | list[str] = "text"
+    label_column: str = "label"
+
+    model_class: ClassVar[str] = "AutoModelForSequenceClassification"
+    peft_task_type: ClassVar[str | None] = "SEQ_CLS"
+
+    @property
+    def text_columns(self) -> list[str]:
+        return as_columns(self.text_column)
+
+    def load_text_splits(self) -> Any:
+        """The raw splits, with the text and label columns checked in each."""
+        return self.load_splits(
+            {"text_column": self.text_columns, "label_column": [self.label_column]}
+        )
+
+    def encode(self, tokenizer: Any, rows: Any) -> Any:
+        return encode_texts(tokenizer, rows, self.text_columns, self.max_seq_length)
+
+    def data_collator(self, tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
+        return padding_collator(tokenizer, pad_to_multiple_of)
+
+    @property
+    def input_text_column(self) -> str:
+        return self.text_columns[0]
+
+    def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
+        return checked_inputs(rows, self.text_columns)
