@@ -71,7 +71,9 @@ def test_bad_input_gives_one_line_and_non_zero_exit(
 def test_unknown_group_option_lists_the_valid_ones(tmp_path: Path) -> None:
     result = ftlab("model=bert-bse", cwd=tmp_path)
     assert result.returncode != 0
-    assert "Could not find 'model/bert-bse'" in result.stderr and "minilm" in result.stderr
+    assert result.stderr.startswith("ftlab: error: model=bert-bse: no such option; did you mean ")
+    assert "minilm" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "experiments").exists()  # refused before anything is written
 
 
 def test_wheel_ships_the_config_tree_and_runs_from_any_directory(tmp_path: Path) -> None:

@@ -4,11 +4,17 @@ that prints the `ftlab: error:` line."""
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 import sys
+import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 ERROR_PREFIX = "ftlab: error:"
+_LONGEST_CAUSE = 300  # characters of an outside exception's message kept in the line
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class FtlabError(Exception):
@@ -37,6 +43,53 @@ def did_you_mean(
     if close:
         return f"did you mean '{prefix}{close[0]}'?"
     return otherwise or f"valid keys: {', '.join(names)}"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (library messages often span several)."""
+    text = " ".join(str(exc).split())
+    if len(text) > _LONGEST_CAUSE:
+        text = text[: _LONGEST_CAUSE - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextmanager
+def boundary(stage: str, fix: str = "") -> Iterator[None]:
+    """Where ftlab hands control to outside code (a library, the file system): anything that
+    fails in there becomes one FtlabError line, `<stage>: <what failed>; <fix>`. The
+    original exception stays its cause, for run.log and HYDRA_FULL_ERROR=1."""
+    try:
+        yield
+    except (FtlabError, RunInterrupted):
+        raise
+    except Exception as exc:
+        if _disk_full(exc):
+            fix = "free disk space (or raise the quota), then resume= the run"
+        raise FtlabError(f"{stage}: {one_line(exc)}" + (f"; {fix}" if fix else "")) from exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """A write failed for want of space: an OSError, or a Rust library's (safetensors,
+    tokenizers) error that names the OS error."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        return True
+    return any(f"(os error {code})" in str(exc) for code in _DISK_FULL)
+
+
+def record_traceback(exc: BaseException, log_file: Path | None) -> None:
+    """An FtlabError's cause, in full: appended to the run's log (never on the screen unless
+    HYDRA_FULL_ERROR=1 asks for it)."""
+    if exc.__cause__ is None:
+        return
+    text = "".join(traceback.format_exception(exc))
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        print(text, file=sys.stderr)
+    if log_file is not None:
+        try:
+            with open(log_file, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError:
+            pass  # the log itself cannot be written (disk full): the status still says why
 
 
 def print_error(message: str) -> None:

@@ -16,6 +16,7 @@ from ftlab.config.overrides import normalize_overrides
 from ftlab.config.resolvers import register_resolvers
 from ftlab.errors import one_line_errors
 from ftlab.job.resume import resume_overrides
+from ftlab.job.run_dirs import check_output_dirs
 
 register_resolvers()
 # conf/hydra/launcher/submitit_*.yaml are complete presets named like the plugin's configs,
@@ -34,7 +35,9 @@ def hydra_entry(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     with one_line_errors(exit_code=2):
-        sys.argv[1:] = resume_overrides(normalize_overrides(sys.argv[1:]))
+        args = normalize_overrides(sys.argv[1:])
+        check_output_dirs(args)  # before Hydra writes its record into a run directory
+        sys.argv[1:] = resume_overrides(args)
     hydra_entry()
 
 

@@ -27,8 +27,42 @@ _LATE_CHECKED_GROUPS = ("task", "model", "peft")
 
 
 def normalize_overrides(args: list[str]) -> list[str]:
-    """Return `args` with known-group overrides checked and turned into `++` overrides."""
+    """Return `args` with known-group overrides checked and turned into `++` overrides, and
+    config-group choices (`task=intent`) checked against the options conf/ has."""
+    for arg in args:
+        _check_choice(arg)
     return [_normalize(arg) for arg in args]
+
+
+def group_options(group: str) -> list[str] | None:
+    """The options of a config group (`task` -> intent, ner ...), None if it is no group."""
+    folder = resources.files("ftlab.conf").joinpath(group)
+    if group.startswith("hydra") or not folder.is_dir():
+        return None
+    return sorted(
+        f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml")
+    )
+
+
+def _check_choice(arg: str) -> None:
+    """`group=option` (or a list or sweep of options) names options that exist."""
+    key, sep, value = arg.lstrip("+").partition("=")
+    if not sep or arg.startswith("-") or "(" in value or "$" in value:
+        return  # not a choice, or a sweep function / interpolation for Hydra to expand
+    options = group_options(key.split("@")[0])
+    if options is None:
+        return
+    if value.strip() == "null":
+        raise FtlabError(
+            f"{arg}: a config group cannot be set to null; leave it out, or drop it with ~{key}"
+        )
+    for option in value.strip("[]").split(","):
+        option = option.strip().strip("'\"")
+        if option and option != "null" and option not in options:
+            raise FtlabError(
+                f"{key}={option}: no such option; {did_you_mean(option, options)} "
+                f"(the {key} options: {', '.join(options)})"
+            )
 
 
 def _normalize(arg: str) -> str:

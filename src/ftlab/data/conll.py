@@ -11,6 +11,7 @@ from pathlib import Path
 
 from datasets import Dataset, Features, Sequence, Value
 
+from ftlab.data.diagnose import not_decodable
 from ftlab.errors import FtlabError
 
 CONLL_SUFFIXES = (".conll", ".txt", ".tsv", ".bio", ".iob")
@@ -29,6 +30,7 @@ def read_conll(
     tag_column_index: int = -1,
     tokens_column: str = "tokens",
     tags_column: str = "ner_tags",
+    encoding: str = "utf-8",
 ) -> Dataset:
     """One row per sentence: `tokens_column` and `tags_column` lists of strings.
 
@@ -40,27 +42,30 @@ def read_conll(
     words: list[str] = []
     labels: list[str] = []
     width: int | None = None
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\r\n")
-            fields = _columns(line)
-            if not fields or fields[0] == DOCSTART:
-                if words:
-                    sentences.append(words)
-                    tags.append(labels)
-                    words, labels = [], []
-                continue
-            if width is None:
-                width = len(fields)
-                _check_index(path, width, token_column_index, "token_column_index")
-                _check_index(path, width, tag_column_index, "tag_column_index")
-            elif len(fields) != width:
-                raise FtlabError(
-                    f"{path}, line {number}: {len(fields)} columns where the file's first "
-                    f"token line has {width}; every token line needs the same columns"
-                )
-            words.append(fields[token_column_index])
-            labels.append(fields[tag_column_index])
+    try:
+        lines = path.read_text(encoding=encoding).split("\n")
+    except UnicodeDecodeError as exc:
+        raise not_decodable(path, encoding, exc) from exc
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        fields = _columns(line)
+        if not fields or fields[0] == DOCSTART:
+            if words:
+                sentences.append(words)
+                tags.append(labels)
+                words, labels = [], []
+            continue
+        if width is None:
+            width = len(fields)
+            _check_index(path, width, token_column_index, "token_column_index")
+            _check_index(path, width, tag_column_index, "tag_column_index")
+        elif len(fields) != width:
+            raise FtlabError(
+                f"{path}, line {number}: {len(fields)} columns where the file's first "
+                f"token line has {width}; every token line needs the same columns"
+            )
+        words.append(fields[token_column_index])
+        labels.append(fields[tag_column_index])
     if words:
         sentences.append(words)
         tags.append(labels)

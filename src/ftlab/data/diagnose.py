@@ -10,19 +10,41 @@ import csv
 import json
 from pathlib import Path
 
+from ftlab.errors import FtlabError
 
-def first_bad_line(path: Path) -> str | None:
-    """'line N: what is wrong' for the first malformed line, or None if none is found."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        return _first_bad_json_line(path)
-    if suffix == ".csv":
-        return _first_bad_csv_row(path)
+
+def decode_error(exc: BaseException) -> UnicodeDecodeError | None:
+    """The UnicodeDecodeError behind a reader's exception, if that is what it was."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, UnicodeDecodeError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
     return None
 
 
-def _first_bad_json_line(path: Path) -> str | None:
-    with open(path, encoding="utf-8") as handle:
+def not_decodable(path: Path, encoding: str, error: UnicodeDecodeError) -> FtlabError:
+    """The one line for a file that is not text in `encoding`."""
+    byte = error.object[error.start : error.start + 1].hex() if error.object else "?"
+    return FtlabError(
+        f"{path} is not {encoding} text (byte 0x{byte} at offset {error.start}); re-encode it "
+        f"(e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}), or set "
+        "task.encoding=latin-1 (or the file's encoding) to read it as it is"
+    )
+
+
+def first_bad_line(path: Path, encoding: str = "utf-8") -> str | None:
+    """'line N: what is wrong' for the first malformed line, or None if none is found."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return _first_bad_json_line(path, encoding)
+    if suffix == ".csv":
+        return _first_bad_csv_row(path, encoding)
+    return None
+
+
+def _first_bad_json_line(path: Path, encoding: str) -> str | None:
+    with open(path, encoding=encoding) as handle:
         first = handle.read(1)
         if first == "[":  # a single JSON document, not JSON Lines
             handle.seek(0)
@@ -44,8 +66,8 @@ def _first_bad_json_line(path: Path) -> str | None:
     return None
 
 
-def _first_bad_csv_row(path: Path) -> str | None:
-    with open(path, encoding="utf-8", newline="") as handle:
+def _first_bad_csv_row(path: Path, encoding: str) -> str | None:
+    with open(path, encoding=encoding, newline="") as handle:
         reader = csv.reader(handle, strict=True)
         header: list[str] | None = None
         while True:

@@ -10,13 +10,14 @@ from datasets import Dataset, DatasetDict
 
 from ftlab.config.paths import resolve_path
 from ftlab.data.builtin import load_builtin
-from ftlab.data.diagnose import first_bad_line
+from ftlab.data.diagnose import decode_error, first_bad_line, not_decodable
 from ftlab.errors import FtlabError
 
 SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "test_file"}
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 FileReader = Callable[[Path], Dataset]
+TEXT_FORMATS = ("csv", "json")  # read with an encoding (parquet is binary)
 
 
 class DataSourceConfig(Protocol):
@@ -28,8 +29,9 @@ class DataSourceConfig(Protocol):
     dataset_config_name: str | None
 
 
-def read_table_file(path: Path) -> Dataset:
-    """A csv / json / jsonl / parquet file as a Dataset (via the `datasets` builders)."""
+def read_table_file(path: Path, encoding: str = "utf-8") -> Dataset:
+    """A csv / json / jsonl / parquet file as a Dataset (via the `datasets` builders); text
+    formats in `encoding` (task.encoding)."""
     from datasets import load_dataset
 
     builder = TABLE_FORMATS.get(path.suffix.lower())
@@ -37,10 +39,14 @@ def read_table_file(path: Path) -> Dataset:
         raise FtlabError(
             f"{path}: unsupported file type '{path.suffix}'; use one of {', '.join(TABLE_FORMATS)}"
         )
+    options = {"encoding": encoding} if builder in TEXT_FORMATS else {}
     try:
-        return load_dataset(builder, data_files=str(path), split="train")
+        return load_dataset(builder, data_files=str(path), split="train", **options)
     except Exception as exc:  # the builders' parse errors are long and deep; keep the gist
-        where = first_bad_line(path) or _first_line(exc.__cause__ or exc)
+        undecodable = decode_error(exc)
+        if undecodable is not None:
+            raise not_decodable(path, encoding, undecodable) from exc
+        where = first_bad_line(path, encoding) or _first_line(exc.__cause__ or exc)
         raise FtlabError(f"{path}: cannot be read as {builder}: {where}") from exc
 
 

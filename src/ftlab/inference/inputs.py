@@ -10,7 +10,8 @@ from typing import Any
 from datasets import Dataset
 
 from ftlab.data.conll import CONLL_SUFFIXES
-from ftlab.errors import FtlabError
+from ftlab.data.diagnose import not_decodable
+from ftlab.errors import FtlabError, boundary
 
 INPUT_FORMATS = ("auto", "lines", "table", "conll")
 LINE_SUFFIXES = (".txt", ".text")
@@ -47,7 +48,8 @@ def read_input(value: str, input_format: str, task: Any) -> Dataset:
             f"input_format must be one of {', '.join(INPUT_FORMATS)}, got '{input_format}'"
         )
     if value == "-":
-        lines = sys.stdin.read().splitlines()
+        with boundary("reading stdin", "send UTF-8 text"):
+            lines = sys.stdin.read().splitlines()
         first = next((line for line in lines if line.strip()), "")
         if input_format == "table" or (input_format == "auto" and first.startswith("{")):
             return _from_jsonl(lines, "stdin")
@@ -56,7 +58,11 @@ def read_input(value: str, input_format: str, task: Any) -> Dataset:
     if not path.is_file():
         raise FtlabError(f"input={path}: no such file")
     if input_format == "lines" or (input_format == "auto" and path.suffix.lower() in LINE_SUFFIXES):
-        return _from_lines(path.read_text(encoding="utf-8").splitlines(), text_column, str(path))
+        try:
+            text = path.read_text(encoding=task.encoding)
+        except UnicodeDecodeError as exc:
+            raise not_decodable(path, task.encoding, exc) from exc
+        return _from_lines(text.splitlines(), text_column, str(path))
     if input_format == "conll" and path.suffix.lower() not in CONLL_SUFFIXES:
         raise FtlabError(
             f"input={path}: a CoNLL file needs a suffix of {', '.join(CONLL_SUFFIXES)}"

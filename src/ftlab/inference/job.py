@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from ftlab.errors import FtlabError
+from ftlab.errors import FtlabError, boundary
 from ftlab.inference.inputs import read_input
 from ftlab.inference.predictor import Batching, pick_device, run_outputs
 from ftlab.inference.runs import check_same_labels, load_run, run_paths
@@ -38,7 +38,8 @@ def predict(cfg: DictConfig) -> dict[str, dict[str, float]]:
     if cfg.input not in (None, "-") and not Path(str(cfg.input)).expanduser().is_file():
         raise FtlabError(f"input={cfg.input}: no such file")
     _check_output(str(cfg.output), None)
-    runs = [load_run(path) for path in paths]
+    with boundary("loading the run's model", "check that the run completed and model/ is whole"):
+        runs = [load_run(path) for path in paths]
     check_same_labels(runs)
     task = runs[0].task
     _check_output(str(cfg.output), task)
@@ -48,10 +49,12 @@ def predict(cfg: DictConfig) -> dict[str, dict[str, float]]:
         rows = read_input(str(cfg.input), str(cfg.input_format), task)
     inputs = task.prediction_inputs(rows, runs[0].tokenizer)
     batching = Batching(int(cfg.batch_size), pick_device(str(cfg.device)), bool(cfg.progress))
-    members = [run_outputs(run, inputs, batching) for run in runs]
+    with boundary("predicting"):
+        members = [run_outputs(run, inputs, batching) for run in runs]
     # the ensemble: the mean of the members' outputs, example by example
     outputs = [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
-    _write(str(cfg.output), task.prediction_records(inputs, outputs), task)
+    with boundary(f"writing output={cfg.output}", "choose another output="):
+        _write(str(cfg.output), task.prediction_records(inputs, outputs), task)
     gold = task.prediction_gold(inputs)
     if gold is None:
         return {}

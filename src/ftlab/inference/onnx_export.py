@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from ftlab.errors import FtlabError
+from ftlab.errors import FtlabError, boundary
 from ftlab.inference.runs import load_run, run_paths
 from ftlab.records import MODEL_DIR, write_json
 
@@ -133,7 +133,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(threads)
-    run = load_run(path)
+    with boundary("loading the run's model", "check that the run completed and model/ is whole"):
+        run = load_run(path)
     model = run.model.merge_and_unload() if hasattr(run.model, "merge_and_unload") else run.model
     model = model.float().eval()
     out = Path(cfg.output).expanduser() if cfg.output else path / "onnx"

@@ -12,11 +12,19 @@ from omegaconf import DictConfig, OmegaConf
 from ftlab.config.secrets import resolved_yaml, secret_values
 from ftlab.config.targets import build_task
 from ftlab.config.validate import validate
-from ftlab.errors import FtlabError, RunInterrupted, print_error
+from ftlab.errors import (
+    FtlabError,
+    RunInterrupted,
+    boundary,
+    one_line_errors,
+    print_error,
+    record_traceback,
+)
 from ftlab.job import hydra_runtime
 from ftlab.job.pinning import pin_job
 from ftlab.job.records import environment_record, scrub_secrets, write_status
 from ftlab.job.resume import earlier_job
+from ftlab.job.run_dirs import refuse_to_overwrite
 from ftlab.launch.deepspeed import deepspeed_config
 from ftlab.launch.plan import LaunchPlan, check_cuda, cpu_ranks_without_gpus, launch_plan
 from ftlab.metrics.table import metrics_table
@@ -25,6 +33,7 @@ from ftlab.records import (
     CONFIG_FILE,
     DEEPSPEED_FILE,
     ENV_FILE,
+    LOG_FILE,
     METRICS_FILE,
     last_checkpoint,
     read_json,
@@ -43,16 +52,25 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     stderr, exit code 1 and status `failed`; other exceptions keep their traceback. In a
     multirun, a failed job is recorded the same way and returns None, so the sweep goes on.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    scrub_secrets(run_dir / ".hydra", secret_values(cfg))
+    sweep_job, pinned = hydra_runtime.in_multirun(), None
+    if not cfg.get("resume") and not cfg.hardware.get("machine_rank"):
+        try:
+            refuse_to_overwrite(run_dir)  # its records stay as they are: no status is written
+        except FtlabError as exc:
+            print_error(str(exc))
+            if sweep_job:
+                return None
+            sys.exit(1)
+    with one_line_errors():
+        with boundary(f"cannot create the run directory {run_dir}", "choose another output_root"):
+            run_dir.mkdir(parents=True, exist_ok=True)
+        scrub_secrets(run_dir / ".hydra", secret_values(cfg))
     started = time.time()
     resume_from = None
-    sweep_job, pinned = hydra_runtime.in_multirun(), None
     try:
         if sweep_job:
-            pinned = pin_job(
-                *hydra_runtime.sweep_job()
-            )  # before torch loads: CUDA and its threads see the job's share
+            # before torch loads: CUDA and its threads see the job's share
+            pinned = pin_job(*hydra_runtime.sweep_job())
             if cfg.get("resume"):
                 earlier = earlier_job(cfg, run_dir)
                 if earlier is not None and earlier[0] == "completed":
@@ -95,8 +113,9 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         )
         sys.exit(128 + exc.signum)
     except FtlabError as exc:
-        write_status(run_dir, "failed", error=str(exc), seconds=round(time.time() - started, 1))
+        _record_failure(run_dir, str(exc), started)
         log.error("%s", exc)
+        record_traceback(exc, run_dir / LOG_FILE)  # the cause in full, for the log only
         if sweep_job:  # recorded; the sweep goes on and its summary reports the failure
             print_error(f"{run_dir}: {exc}")
             return None
@@ -107,7 +126,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         raise
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        write_status(run_dir, "failed", error=error, seconds=round(time.time() - started, 1))
+        _record_failure(run_dir, error, started)
         if not sweep_job:
             raise
         # a bug, an out-of-memory or a diverging setting fails this job, not the sweep
@@ -115,17 +134,21 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         print_error(f"{run_dir}: {error}")
         return None
     except BaseException as exc:
-        write_status(
-            run_dir,
-            "failed",
-            error=f"{type(exc).__name__}: {exc}",
-            seconds=round(time.time() - started, 1),
-        )
+        _record_failure(run_dir, f"{type(exc).__name__}: {exc}", started)
         raise
     seconds = time.time() - started
     write_status(run_dir, "completed", seconds=round(seconds, 1))
     print(summary_table(metrics, run_dir, seconds))
     return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
+
+
+def _record_failure(run_dir: Path, error: str, started: float) -> None:
+    """status.json says `failed` and why; if even that cannot be written (a full disk), the
+    error line still reaches the screen."""
+    try:
+        write_status(run_dir, "failed", error=error, seconds=round(time.time() - started, 1))
+    except OSError as exc:
+        log.error("status.json could not be written (%s)", exc)
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -1,4 +1,4 @@
-"""The recipes a config asks for, applied to one run's model and Trainer (ftlab.train)."""
+"""The recipes a config asks for, applied to one run's model and Trainer (training/train.py)."""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ class Task(ABC):
     max_eval_samples: int | None = None
     shuffle_seed: int = 42
     main_metric: str = "accuracy"
+    encoding: str = "utf-8"  # of csv / json / CoNLL / text files (latin-1, cp1252, gbk ...)
     # the output names in the model's id order, set by prepare() (or from a saved model)
     label_list: list[str] = field(init=False, default_factory=list)
 
@@ -72,6 +73,13 @@ class Task(ABC):
             raise FtlabError(
                 f"task.max_seq_length must be a whole number above 0, got {self.max_seq_length!r}"
             )
+        try:
+            "".encode(self.encoding)
+        except LookupError:
+            raise FtlabError(
+                f"task.encoding={self.encoding} is not an encoding Python knows; "
+                "use e.g. utf-8, latin-1, cp1252, gbk"
+            ) from None
         if not self.known_metric(self.main_metric):
             raise FtlabError(
                 f"task.main_metric={self.main_metric} is not a metric of {type(self).__name__}; "
@@ -90,7 +98,7 @@ class Task(ABC):
     # -- data ----------------------------------------------------------------------------
     def read_file(self, path: Path) -> Dataset:
         """How this task reads one local data file (a kind may add formats)."""
-        return read_table_file(path)
+        return read_table_file(path, self.encoding)
 
     def load_splits(self, required_columns: dict[str, list[str]]) -> DatasetDict:
         """train / validation / test, missing ones cut from train.

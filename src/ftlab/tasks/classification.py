@@ -64,6 +64,21 @@ class SequenceClassificationTask(TextTask):
         if not 0 < self.threshold < 1:
             raise FtlabError(f"task.threshold must be between 0 and 1, got {self.threshold!r}")
 
+    def check_split(self, split_name: str, split: Dataset) -> None:
+        """Texts are strings; a label is one value, or with `multi_label` a list of them."""
+        super().check_split(split_name, split)
+        for row, value in enumerate(split[self.label_column]):
+            where = f"{split_name} split, row {row}: '{self.label_column}' holds {value!r}"
+            if self.multi_label and not isinstance(value, (list, tuple, type(None))):
+                raise FtlabError(
+                    f"{where}, not a list; a multi-label column holds a list of labels per "
+                    f'row (["{value}"]), or set task.multi_label=false for one label per row'
+                )
+            if not self.multi_label and isinstance(value, (list, tuple, dict)):
+                raise FtlabError(
+                    f"{where}, not one label; set task.multi_label=true for a list of labels"
+                )
+
     @property
     def label2id(self) -> dict[str, int]:
         return {label: i for i, label in enumerate(self.label_list)}

@@ -54,6 +54,7 @@ class RegressionTask(TextTask):
         )
 
     def check_split(self, split_name: str, split: Dataset) -> None:
+        super().check_split(split_name, split)
         _targets(split[self.label_column], f"{split_name} split", self.label_column)
 
     def model_kwargs(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from datasets import Dataset
 
+from ftlab.errors import FtlabError
 from ftlab.tasks.base import Task, require_columns
 
 PAIR_SEPARATOR = " ||| "  # between the two texts of a sentence pair in a predictions file
@@ -58,6 +59,19 @@ class TextTask(Task):
     def text_columns(self) -> list[str]:
         return as_columns(self.text_column)
 
+    def check_split(self, split_name: str, split: Dataset) -> None:
+        self.check_texts(f"{split_name} split", split)
+
+    def check_texts(self, where: str, split: Dataset) -> None:
+        """Every text is a string (an empty cell or a number would reach the tokenizer)."""
+        for column in self.text_columns:
+            for row, value in enumerate(split[column]):
+                if not isinstance(value, str):
+                    raise FtlabError(
+                        f"{where}, row {row}: '{column}' holds {value!r}, not a text; "
+                        "every row needs a string there (drop or fill the empty rows)"
+                    )
+
     def load_text_splits(self) -> Any:
         """The raw splits, with the text and label columns checked in each."""
         return self.load_splits(
@@ -75,4 +89,6 @@ class TextTask(Task):
         return self.text_columns[0]
 
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
-        return checked_inputs(rows, self.text_columns)
+        rows = checked_inputs(rows, self.text_columns)
+        self.check_texts("the input", rows)
+        return rows

@@ -103,8 +103,9 @@ class TokenClassificationTask(Task):
                 self.tag_column_index,
                 tokens_column=self.tokens_column,
                 tags_column=self.tags_column,
+                encoding=self.encoding,
             )
-        return read_table_file(path)
+        return read_table_file(path, self.encoding)
 
     def prepare(self) -> DatasetDict:
         """Load, check columns, tags and lengths, subsample: the raw splits training will use."""
@@ -121,6 +122,18 @@ class TokenClassificationTask(Task):
             max_train_samples=self.max_train_samples,
             max_eval_samples=self.max_eval_samples,
         )
+
+    def check_split(self, split_name: str, split: Dataset) -> None:
+        """Each row holds a list of string tokens and a list of tags."""
+        for column in (self.tokens_column, self.tags_column):
+            for row, value in enumerate(split[column]):
+                if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(v, (str, int)) for v in value
+                ):
+                    raise FtlabError(
+                        f"{split_name} split, row {row}: '{column}' holds {value!r}; each row "
+                        "needs a list of tokens and a list of tags, one per token"
+                    )
 
     def _check_lengths(self, splits: DatasetDict) -> None:
         for split_name, split in splits.items():

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from ftlab.config.fields import training_arguments_kwargs
 from ftlab.config.targets import build_task
-from ftlab.errors import FtlabError, RunInterrupted
+from ftlab.errors import FtlabError, RunInterrupted, boundary
 from ftlab.records import METRICS_FILE, TRAIN_LOG_FILE, last_checkpoint, write_json
 from ftlab.tasks.outputs import first_output
 from ftlab.training.models import (
@@ -69,6 +69,21 @@ def _fit(
     return output.metrics
 
 
+def _prepare_data(task: Any, source: str, cfg: DictConfig) -> tuple[Any, Any, Any]:
+    """The raw splits, the tokenizer (checked against the task) and the tokenized splits."""
+    from transformers import AutoConfig
+
+    with boundary("reading the data", "check the task's data files and columns"):
+        raw = task.prepare()
+    with boundary(f"loading the tokenizer of '{source}'", "check model.name_or_path"):
+        tokenizer = load_tokenizer(source, cfg.model)
+        model_config = AutoConfig.from_pretrained(source, revision=cfg.model.get("revision"))
+    check_model_fits(source, model_config, tokenizer, task, bool(cfg.model.ignore_mismatched_sizes))
+    with boundary("tokenizing the data"):
+        tokenized = task.tokenize(raw, tokenizer)
+    return raw, tokenizer, tokenized
+
+
 def train(
     cfg: DictConfig, run_dir: Path, resume_from: Path | None = None
 ) -> dict[str, dict[str, float]]:
@@ -76,13 +91,14 @@ def train(
     save model, metrics and predictions.
 
     Returns {"train": ..., "validation": ..., "test": ...} with the Trainer's metric names.
-    Raises FtlabError on a non-finite loss and RunInterrupted after SIGINT/SIGTERM.
+    Raises FtlabError on a non-finite loss, on anything outside code rejects (naming the
+    stage), and RunInterrupted after SIGINT/SIGTERM.
     """
     task = build_task(cfg.task)
     source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
     check_tracker_packages(cfg)
 
-    from transformers import AutoConfig, TrainingArguments, set_seed
+    from transformers import TrainingArguments, set_seed
 
     from ftlab.recipes import adapters, apply
     from ftlab.recipes.trainer import RecipeTrainer
@@ -94,28 +110,27 @@ def train(
     set_seed(int(cfg.trainer.seed))
     # Before data and model: this joins the process group of a multi-process run (so rank 0
     # can tokenize first), and DeepSpeed ZeRO-3 must be set up before the model is created.
-    args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
+    with boundary(
+        "TrainingArguments rejected the config",
+        "fix the trainer / optimizer / scheduler / hardware keys it names",
+    ):
+        args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
     record_rank(cfg, args, run_dir)
     started = time.perf_counter()
     # rank 0 (of each machine) fills the tokenization cache; the other ranks then read it
     with args.main_process_first(desc="data and tokenization"):
-        raw = task.prepare()
-        tokenizer = load_tokenizer(source, cfg.model)
-        check_model_fits(
-            source,
-            AutoConfig.from_pretrained(source, revision=cfg.model.get("revision")),
-            tokenizer,
-            task,
-            bool(cfg.model.ignore_mismatched_sizes),
-        )
-        tokenized = task.tokenize(raw, tokenizer)
+        raw, tokenizer, tokenized = _prepare_data(task, source, cfg)
     data_seconds = time.perf_counter() - started
     splits = tokenized.splits
     if args.process_index == 0:
         for name, record in tokenized.records.items():  # e.g. what truncation cut
             write_json(run_dir / name, record)
 
-    model = load_model(source, cfg.model, task.model_class, **task.model_kwargs())
+    with boundary(
+        f"loading model '{source}'",
+        "its weights may be truncated or corrupt: copy or download them again",
+    ):
+        model = load_model(source, cfg.model, task.model_class, **task.model_kwargs())
     total_steps = adapters.training_steps(len(splits["train"]), args)
     model = apply.prepare_model(cfg, model, task.peft_task_type, total_steps)
     apply.record_parameters(model, run_dir, main_process=args.process_index == 0)
@@ -128,23 +143,26 @@ def train(
     mixed = args.bf16 or args.fp16
     # started before the Trainer, so its WandbCallback logs into this run (tracking.py)
     with wandb_run(cfg, run_dir, main_process=args.process_index == 0) as tracker:
-        trainer = RecipeTrainer(
-            model=model,
-            args=args,
-            train_dataset=splits["train"],
-            eval_dataset=splits["validation"],
-            processing_class=tokenizer,
-            data_collator=task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None),
-            compute_metrics=task.compute_metrics,
-            compute_loss_func=task.loss_function(splits["train"]),
-            callbacks=[
-                *_early_stopping(cfg),
-                *adapters.callbacks(model, cfg.get("peft")),
-                non_finite,
-                on_signal,
-            ],
-            **apply.trainer_options(cfg, model),
-        )
+        with boundary("setting up the Trainer"):
+            trainer = RecipeTrainer(
+                model=model,
+                args=args,
+                train_dataset=splits["train"],
+                eval_dataset=splits["validation"],
+                processing_class=tokenizer,
+                data_collator=task.data_collator(
+                    tokenizer, pad_to_multiple_of=8 if mixed else None
+                ),
+                compute_metrics=task.compute_metrics,
+                compute_loss_func=task.loss_function(splits["train"]),
+                callbacks=[
+                    *_early_stopping(cfg),
+                    *adapters.callbacks(model, cfg.get("peft")),
+                    non_finite,
+                    on_signal,
+                ],
+                **apply.trainer_options(cfg, model),
+            )
         log.info(
             "train %d / validation %d / test %d examples, %d outputs; data ready in %.1fs",
             len(splits["train"]),
@@ -153,18 +171,22 @@ def train(
             len(task.label_list),
             data_seconds,
         )
-        train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
+        with boundary("training"):
+            train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
         train_metrics.update(peak_memory())  # peak_rss_mib (+ peak_gpu_memory_mib on a GPU)
-        validation = trainer.evaluate(metric_key_prefix="eval")
-        test = trainer.predict(splits["test"], metric_key_prefix="test")
+        with boundary("evaluating"):
+            validation = trainer.evaluate(metric_key_prefix="eval")
+            test = trainer.predict(splits["test"], metric_key_prefix="test")
         metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
         write_summary(tracker, metrics)
 
     # every rank: FSDP and DeepSpeed gather the sharded weights; only rank 0 writes them
-    apply.save_models(cfg, trainer, tokenizer, run_dir)
-    if trainer.is_world_process_zero():
-        task.write_predictions(raw["test"], first_output(test.predictions), tokenizer, run_dir)
-        write_json(run_dir / METRICS_FILE, metrics)
-        # every logged loss / eval metric by step: the report draws learning curves from it
-        write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
+    with boundary(f"saving the model and records into {run_dir}"):
+        apply.save_models(cfg, trainer, tokenizer, run_dir)
+        if trainer.is_world_process_zero():
+            logits = first_output(test.predictions)
+            task.write_predictions(raw["test"], logits, tokenizer, run_dir)
+            write_json(run_dir / METRICS_FILE, metrics)
+            # every logged loss / eval metric by step: the report draws learning curves
+            write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
     return metrics

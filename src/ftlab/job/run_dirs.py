@@ -1,0 +1,67 @@
+"""Where runs go, checked before Hydra writes anything there: a directory that holds a
+completed (or running) run is never written into again, and the folders a run needs can
+be created. Hydra's default directories (time + random id) never collide; these checks are
+for the directories a user names (`hydra.run.dir=`, `hydra.sweep.dir=`, `output_root=`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ftlab.errors import FtlabError, boundary
+from ftlab.records import STATUS_FILE, read_json
+
+# a run in one of these states has results (or a process) that a new run would overwrite
+KEPT_STATES = ("completed", "running")
+# command-line flags that only print (no run, nothing to create)
+_PRINT_ONLY = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion")
+
+
+def run_state(run_dir: Path) -> str | None:
+    """The status a directory's run recorded, or None when it holds no ftlab run."""
+    path = run_dir / STATUS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return str(read_json(path).get("status"))
+    except (OSError, ValueError):
+        return "unknown"
+
+
+def refuse_to_overwrite(run_dir: Path) -> None:
+    """A one-line error when `run_dir` holds a completed or running run."""
+    state = run_state(run_dir)
+    if state in KEPT_STATES:
+        raise FtlabError(
+            f"{run_dir} already holds a {state} run (its {STATUS_FILE}); ftlab never "
+            "writes over one: leave out hydra.run.dir (every run gets a new directory), "
+            f"choose another, or continue an unfinished run with resume={run_dir}"
+        )
+
+
+def _values(args: list[str]) -> dict[str, str]:
+    pairs = (a.lstrip("+").split("=", 1) for a in args if "=" in a and not a.startswith("-"))
+    return {key: value for key, value in pairs}
+
+
+def check_output_dirs(args: list[str]) -> None:
+    """The command line's run, sweep and output folders, before Hydra writes into them."""
+    if any(a.split("=", 1)[0] in _PRINT_ONLY for a in args):
+        return
+    values = _values(args)
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    named = values.get("hydra.sweep.dir" if multirun else "hydra.run.dir")
+    if named and "${" in named:
+        named = None  # an interpolation: Hydra's to resolve
+    # resume= decides which runs continue; machines 1.. of a multi-machine run share
+    # machine 0's run directory and write no records
+    secondary = values.get("hardware.machine_rank", "0") not in ("0", "null")
+    if named and "resume" not in values and not secondary:
+        target = Path(named).expanduser()
+        for run_dir in [target, *(target.glob("*") if multirun else [])]:
+            refuse_to_overwrite(run_dir)
+    folder = named or values.get("output_root", "experiments")
+    if "${" in folder:
+        return
+    key = "hydra.sweep.dir" if multirun and named else "hydra.run.dir" if named else "output_root"
+    with boundary(f"cannot create {folder}", f"choose another {key}"):
+        Path(folder).expanduser().mkdir(parents=True, exist_ok=True)
