@@ -141,7 +141,7 @@ def test_duplicate_labels_are_refused(tmp_path: Path, tiny_model_dir: Path) -> N
         ),
         (
             ["scheduler.lr_scheduler_type=cosinee"],
-            "TrainingArguments rejected the config: ValueError: cosinee is not a valid SchedulerType",
+            "TrainingArguments rejected the config: ValueError: cosinee is not a valid Schedul",
         ),
     ],
     ids=["best-model-without-eval", "misspelt-scheduler"],

@@ -23,7 +23,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ftlab.data.sources import load_raw_splits, read_table_file
-from ftlab.data.splits import add_missing_splits
+from ftlab.data.splits import add_missing_splits, subsample
 from ftlab.errors import FtlabError
 
 
@@ -114,6 +114,17 @@ class Task(ABC):
                 require_columns(split, columns, f"{split_name} data", f"task.{option}")
             self.check_split(split_name, split)
         return add_missing_splits(splits, self.validation_split_percentage, self.shuffle_seed)
+
+    def cut_to_size(self, splits: DatasetDict, **subsets: Any) -> DatasetDict:
+        """`max_train_samples` / `max_eval_samples` (and a kind's own `subsets`), the same
+        examples on every run (shuffled with `shuffle_seed`)."""
+        return subsample(
+            splits,
+            self.shuffle_seed,
+            max_train_samples=self.max_train_samples,
+            max_eval_samples=self.max_eval_samples,
+            **subsets,
+        )
 
     def check_split(self, split_name: str, split: Dataset) -> None:
         """What a raw split must hold beyond its columns (a kind checks its values here,

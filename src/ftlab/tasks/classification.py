@@ -17,7 +17,6 @@ from datasets import Dataset, DatasetDict
 
 from ftlab.data.augment import augment_dataset, check_augment
 from ftlab.data.cache import cached_map
-from ftlab.data.splits import subsample
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.records import write_json
@@ -89,13 +88,8 @@ class SequenceClassificationTask(TextTask):
         splits = self.load_text_splits()
         self.label_list = label_names(splits, self.label_column, self.multi_label, self.labels)
         check_known(splits, self.label_column, self.multi_label, self.label_list)
-        splits = subsample(
-            splits,
-            self.shuffle_seed,
-            max_train_samples=self.max_train_samples,
-            max_eval_samples=self.max_eval_samples,
-            train_samples_per_class=self.train_samples_per_class,
-            class_of=self._first_label,
+        splits = self.cut_to_size(
+            splits, train_samples_per_class=self.train_samples_per_class, class_of=self._first_label
         )
         if self.augment is not None:
             splits["train"] = augment_dataset(

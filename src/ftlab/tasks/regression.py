@@ -17,7 +17,6 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ftlab.data.cache import cached_map
-from ftlab.data.splits import subsample
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.tasks.base import Tokenized
@@ -46,12 +45,7 @@ class RegressionTask(TextTask):
     def prepare(self) -> DatasetDict:
         """Load, check that every target is a finite number, subsample."""
         splits = self.load_text_splits()
-        return subsample(
-            splits,
-            self.shuffle_seed,
-            max_train_samples=self.max_train_samples,
-            max_eval_samples=self.max_eval_samples,
-        )
+        return self.cut_to_size(splits)
 
     def check_split(self, split_name: str, split: Dataset) -> None:
         super().check_split(split_name, split)

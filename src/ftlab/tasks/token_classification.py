@@ -21,7 +21,6 @@ from datasets import Dataset, DatasetDict
 from ftlab.data.cache import cached_map
 from ftlab.data.conll import CONLL_SUFFIXES, read_conll
 from ftlab.data.sources import read_table_file
-from ftlab.data.splits import subsample
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.records import write_json
@@ -116,12 +115,7 @@ class TokenClassificationTask(Task):
         # a sentence's tags are a list per row, like a multi-label row's labels
         self.label_list = tag_labels.label_names(splits, self.tags_column, True, self.labels)
         tag_labels.check_known(splits, self.tags_column, True, self.label_list)
-        return subsample(
-            splits,
-            self.shuffle_seed,
-            max_train_samples=self.max_train_samples,
-            max_eval_samples=self.max_eval_samples,
-        )
+        return self.cut_to_size(splits)
 
     def check_split(self, split_name: str, split: Dataset) -> None:
         """Each row holds a list of string tokens and a list of tags."""
