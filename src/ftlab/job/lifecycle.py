@@ -53,18 +53,8 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     multirun, a failed job is recorded the same way and returns None, so the sweep goes on.
     """
     sweep_job, pinned = hydra_runtime.in_multirun(), None
-    if not cfg.get("resume") and not cfg.hardware.get("machine_rank"):
-        try:
-            refuse_to_overwrite(run_dir)  # its records stay as they are: no status is written
-        except FtlabError as exc:
-            print_error(str(exc))
-            if sweep_job:
-                return None
-            sys.exit(1)
-    with one_line_errors():
-        with boundary(f"cannot create the run directory {run_dir}", "choose another output_root"):
-            run_dir.mkdir(parents=True, exist_ok=True)
-        scrub_secrets(run_dir / ".hydra", secret_values(cfg))
+    if not _open_run_dir(cfg, run_dir, sweep_job):
+        return None
     started = time.time()
     resume_from = None
     try:
@@ -140,6 +130,25 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     write_status(run_dir, "completed", seconds=round(seconds, 1))
     print(summary_table(metrics, run_dir, seconds))
     return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
+
+
+def _open_run_dir(cfg: DictConfig, run_dir: Path, sweep_job: bool) -> bool:
+    """Make the run directory ready; a directory that holds a finished run is refused with
+    one line and left exactly as it is (False in a sweep, which goes on; else exit 1)."""
+    # resume= continues a run; machines 1.. share machine 0's directory and write no records
+    if not cfg.get("resume") and not cfg.hardware.get("machine_rank"):
+        try:
+            refuse_to_overwrite(run_dir)
+        except FtlabError as exc:
+            print_error(str(exc))
+            if sweep_job:
+                return False
+            sys.exit(1)
+    with one_line_errors():
+        with boundary(f"cannot create the run directory {run_dir}", "choose another output_root"):
+            run_dir.mkdir(parents=True, exist_ok=True)
+        scrub_secrets(run_dir / ".hydra", secret_values(cfg))
+    return True
 
 
 def _record_failure(run_dir: Path, error: str, started: float) -> None:
