@@ -332,3 +332,32 @@ def test_predict_input_that_is_not_utf8_or_not_text_is_one_line(
         )
         assert done.returncode == 1
         assert message in _one_error_line(done.stderr)
+
+
+# -- values of the wrong type or range: one line before anything loads ----------------------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["task.threshold=abc"], "task.threshold must be a number, got 'abc'"),
+        (["task.max_seq_length=abc"], "task.max_seq_length must be a whole number, got 'abc'"),
+        (["task.multi_label=yes"], "task.multi_label must be true or false, got 'yes'"),
+        (["model.trust_remote_code=maybe"], "model.trust_remote_code must be true or false"),
+        (["trainer.seed=abc"], "trainer.seed must be a whole number, got 'abc'"),
+        (["task.max_train_samples=-5"], "task.max_train_samples must be above 0, got -5"),
+        (["task.validation_split_percentage=60"], "must be between 0 and 50"),
+        (["task.text_column=[a,b,c]"], "task.text_column must be one column or a pair"),
+        (["task=ner", "task.seqeval_mode=lenient"], "task.seqeval_mode must be one of"),
+    ],
+)
+def test_values_of_the_wrong_type_are_one_line(args: list, message: str) -> None:
+    from ftlab.job.lifecycle import check_config
+
+    with pytest.raises(FtlabError) as error:
+        check_config(compose_config(args))
+    assert message in str(error.value)
+
+
+def test_numbers_are_label_names_too() -> None:
+    from ftlab.job.lifecycle import check_config
+
+    check_config(compose_config(["task.labels=[0,1]"]))  # negative control: still accepted

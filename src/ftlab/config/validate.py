@@ -9,26 +9,28 @@ recipes theirs (ftlab.recipes.checks).
 
 from __future__ import annotations
 
+from typing import Any
+
 from omegaconf import DictConfig
 
 from ftlab.config.fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_key
 from ftlab.config.secrets import SECRET_ENV_VARS, is_secret_key
 from ftlab.config.targets import task_fields
+from ftlab.config.types import check_value
 from ftlab.errors import FtlabError, did_you_mean
 
-MODEL_KEYS = frozenset(
-    {
-        "name",
-        "name_or_path",
-        "revision",
-        "trust_remote_code",
-        "ignore_mismatched_sizes",
-        "use_safetensors",
-        # what stays fixed in training (ftlab/recipes/freezing.py)
-        "freeze",
-        "freeze_layers",
-    }
-)
+# the `model` group's keys and the type of each
+MODEL_KEYS: dict[str, Any] = {
+    "name": str,
+    "name_or_path": str,
+    "revision": str | None,
+    "trust_remote_code": bool,
+    "ignore_mismatched_sizes": bool,
+    "use_safetensors": bool,
+    # what stays fixed in training (ftlab/recipes/freezing.py)
+    "freeze": str | None,
+    "freeze_layers": int | None,
+}
 
 
 def validate(cfg: DictConfig) -> None:
@@ -54,7 +56,10 @@ def validate(cfg: DictConfig) -> None:
     for key in cfg.model:
         if key not in MODEL_KEYS:
             raise FtlabError(f"unknown config key 'model.{key}': {did_you_mean(key, MODEL_KEYS)}")
+        check_value(f"model.{key}", cfg.model[key], MODEL_KEYS[key])
     _check_positive(cfg)
+    seed = cfg.trainer.get("seed")
+    check_value("trainer.seed", seed, int)
 
 
 def _check_positive(cfg: DictConfig) -> None:

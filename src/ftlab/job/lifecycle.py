@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -76,10 +77,11 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         check_cuda(cfg.hardware)  # before anything loads or launches
         plan = launch_plan(cfg.hardware)
         cpu_ranks_without_gpus(cfg, plan)
-        if not resuming:
-            _write_run_files(cfg, plan, run_dir)
-        if sweep_job and pinned:
-            update_json(run_dir / ENV_FILE, pinning=pinned)
+        with boundary(f"writing the run's records into {run_dir}"):
+            if not resuming:
+                _write_run_files(cfg, plan, run_dir)
+            if sweep_job and pinned:
+                update_json(run_dir / ENV_FILE, pinning=pinned)
         if not plan.main_machine:
             return _run_secondary_machine(plan, run_dir, resume_from)
         resumed = (
@@ -87,7 +89,8 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
             if resuming or resume_from
             else {}
         )
-        write_status(run_dir, "running", **resumed)
+        with boundary(f"writing the run's records into {run_dir}"):
+            write_status(run_dir, "running", **resumed)
         metrics = _train(cfg, plan, run_dir, resume_from)
     except RunInterrupted as exc:
         write_status(
@@ -112,8 +115,13 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         print_error(str(exc))
         sys.exit(1)
     except KeyboardInterrupt:
-        write_status(run_dir, "interrupted", seconds=round(time.time() - started, 1))
-        raise
+        # Ctrl-C outside training (in training the first one saves a checkpoint instead)
+        with contextlib.suppress(OSError):
+            write_status(run_dir, "interrupted", seconds=round(time.time() - started, 1))
+        checkpoint = last_checkpoint(run_dir)
+        then = f"continue with resume={run_dir}" if checkpoint else "it saved no checkpoint"
+        print_error(f"interrupted (Ctrl-C); {then}")
+        sys.exit(130)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         _record_failure(run_dir, error, started)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 from datasets import Dataset, DatasetDict
 
+from ftlab.config.types import check_fields
 from ftlab.data.sources import load_raw_splits, read_table_file
 from ftlab.data.splits import add_missing_splits, subsample
 from ftlab.errors import FtlabError
@@ -65,13 +66,19 @@ class Task(ABC):
     csv_predictions: ClassVar[bool] = True  # ftlab.predict may write its records as csv
 
     def __post_init__(self) -> None:
+        check_fields(self, "task")  # each value has its field's type, then the kind's checks
         self.check()
 
     def check(self) -> None:
         """The kind's own config checks, in the user's terms (a kind extends them)."""
-        if not (isinstance(self.max_seq_length, int) and self.max_seq_length > 0):
+        for key in ("max_seq_length", "max_train_samples", "max_eval_samples"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise FtlabError(f"task.{key} must be above 0, got {value!r}")
+        if not 0 < self.validation_split_percentage < 50:
             raise FtlabError(
-                f"task.max_seq_length must be a whole number above 0, got {self.max_seq_length!r}"
+                "task.validation_split_percentage must be between 0 and 50 (percent of train "
+                f"for each missing split), got {self.validation_split_percentage!r}"
             )
         try:
             "".encode(self.encoding)

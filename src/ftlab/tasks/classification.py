@@ -41,7 +41,7 @@ REPORT_FILE = "classification_report.json"
 class SequenceClassificationTask(TextTask):
     """One label per text (softmax), or a set of labels per text (`multi_label`, sigmoid)."""
 
-    labels: list[str] | None = None
+    labels: list[str | int] | None = None  # numbers are label names too (0, 1)
     multi_label: bool = False
     threshold: float = 0.5
     train_samples_per_class: int | None = None

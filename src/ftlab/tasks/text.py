@@ -59,6 +59,13 @@ class TextTask(Task):
     def text_columns(self) -> list[str]:
         return as_columns(self.text_column)
 
+    def check(self) -> None:
+        super().check()
+        if not 1 <= len(self.text_columns) <= 2:
+            raise FtlabError(
+                f"task.text_column must be one column or a pair, got {self.text_column!r}"
+            )
+
     def check_split(self, split_name: str, split: Dataset) -> None:
         self.check_texts(f"{split_name} split", split)
 

@@ -60,7 +60,7 @@ class TokenClassificationTask(Task):
     tags_column: str = "ner_tags"
     token_column_index: int = 0  # CoNLL files: the column with the token ...
     tag_column_index: int = -1  # ... and the one with its tag (negative counts from the end)
-    labels: list[str] | None = None
+    labels: list[str | int] | None = None  # numbers are label names too (0, 1)
     label_all_tokens: bool = False
     seqeval_mode: str = "default"
     seqeval_scheme: str = "IOB2"
