@@ -56,11 +56,16 @@ def tiny_run_overrides(model_dir: Path, files: dict) -> list[str]:
 
 
 def ftlab(
-    *args: str, cwd: Path, env: dict | None = None, timeout: int = 120
+    *args: str,
+    cwd: Path,
+    env: dict | None = None,
+    timeout: int = 120,
+    command: str = "ftlab.run",
 ) -> subprocess.CompletedProcess:
-    """`python -m ftlab.run ARGS` in a subprocess, as a user runs it (stdin closed)."""
+    """`python -m ftlab.run ARGS` (or another `command` module: ftlab.predict ...) in a
+    subprocess, as a user runs it (stdin closed)."""
     return subprocess.run(
-        [sys.executable, "-m", "ftlab.run", *args],
+        [sys.executable, "-m", command, *args],
         cwd=cwd,
         capture_output=True,
         text=True,

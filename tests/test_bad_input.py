@@ -316,19 +316,13 @@ def test_predict_input_that_is_not_utf8_or_not_text_is_one_line(
         (latin, "questions.txt is not utf-8 text"),
         (nulls, "the input, row 1: 'text' holds None, not a text"),
     ):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ftlab.predict",
-                f"run={run}",
-                f"input={value}",
-                "progress=false",
-            ],
-            capture_output=True,
-            text=True,
+        done = ftlab(
+            f"run={run}",
+            f"input={value}",
+            "progress=false",
+            cwd=tmp_path,
             timeout=300,
-            stdin=subprocess.DEVNULL,
+            command="ftlab.predict",
         )
         assert done.returncode == 1
         assert message in _one_error_line(done.stderr)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -109,20 +107,14 @@ def test_run_records_scores_and_a_model_pipeline_reads(regression_run: Path) -> 
 
 def test_predict_returns_the_scores_of_the_run(regression_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftlab.predict",
-            "progress=false",
-            f"run={regression_run}",
-            "evaluate=true",
-            f"output={out}",
-        ],
-        capture_output=True,
-        text=True,
+    done = ftlab(
+        "progress=false",
+        f"run={regression_run}",
+        "evaluate=true",
+        f"output={out}",
+        cwd=tmp_path,
         timeout=300,
-        stdin=subprocess.DEVNULL,
+        command="ftlab.predict",
     )
     assert done.returncode == 0, done.stderr[-2000:]
     predicted = pd.read_csv(out)
@@ -137,20 +129,14 @@ def test_predict_returns_the_scores_of_the_run(regression_run: Path, tmp_path: P
 
 def test_export_checks_scores(regression_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "onnx"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftlab.export",
-            f"run={regression_run}",
-            "quantize=int8",
-            f"output={out}",
-            "latency_runs=5",
-        ],
-        capture_output=True,
-        text=True,
+    done = ftlab(
+        f"run={regression_run}",
+        "quantize=int8",
+        f"output={out}",
+        "latency_runs=5",
+        cwd=tmp_path,
         timeout=300,
-        stdin=subprocess.DEVNULL,
+        command="ftlab.export",
     )
     assert done.returncode == 0, done.stderr[-2000:]
     models = read_json(out / "export.json")["models"]
