@@ -141,3 +141,19 @@ def test_wheel_ships_the_config_tree_and_runs_from_any_directory(tmp_path: Path)
         timeout=60,
     )
     assert check.stdout.strip().startswith(str(target))
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`python -m ftlab.run --help | head -1`: a reader that has gone ends the command, no
+    traceback (the pipe is closed before the child writes, so the write always fails)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ftlab.run", "--help"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child.stdout.close()
+    stderr = child.stderr.read()
+    assert child.wait(timeout=60) != 0
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr

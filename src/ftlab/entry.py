@@ -3,6 +3,7 @@ checked against their yaml before Hydra runs, and an FtlabError ends them with o
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,12 @@ from ftlab.config.overrides import check_entry_keys
 from ftlab.errors import one_line_errors
 
 
+def quiet_broken_pipe() -> None:
+    """`ftlab ... | head` ends quietly when the reader closes the pipe, as Unix tools do."""
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
 def hydra_command(config_name: str, command: Callable[[DictConfig], Any]) -> Callable[[], None]:
     """A `main()` that composes `conf/<config_name>.yaml` and runs `command` on it."""
 
@@ -23,6 +30,7 @@ def hydra_command(config_name: str, command: Callable[[DictConfig], Any]) -> Cal
             command(cfg)
 
     def main() -> None:
+        quiet_broken_pipe()
         with one_line_errors(exit_code=2):  # a misspelt key: a usage error, like Hydra's
             check_entry_keys(sys.argv[1:], config_name)
         hydra_entry()

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from ftlab.config.overrides import normalize_overrides
 from ftlab.config.resolvers import register_resolvers
+from ftlab.entry import quiet_broken_pipe
 from ftlab.errors import one_line_errors
 from ftlab.job.resume import resume_overrides
 from ftlab.job.run_dirs import check_output_dirs
@@ -34,6 +35,7 @@ def hydra_entry(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    quiet_broken_pipe()
     with one_line_errors(exit_code=2):
         args = normalize_overrides(sys.argv[1:])
         check_output_dirs(args)  # before Hydra writes its record into a run directory
