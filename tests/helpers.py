@@ -61,16 +61,18 @@ def ftlab(
     env: dict | None = None,
     timeout: int = 120,
     command: str = "ftlab.run",
+    stdin_text: str | None = None,
 ) -> subprocess.CompletedProcess:
     """`python -m ftlab.run ARGS` (or another `command` module: ftlab.predict ...) in a
-    subprocess, as a user runs it (stdin closed)."""
+    subprocess, as a user runs it (stdin closed, or `stdin_text` piped in)."""
     return subprocess.run(
         [sys.executable, "-m", command, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        input=stdin_text,
+        stdin=subprocess.DEVNULL if stdin_text is None else None,
         env={**os.environ, **(env or {})},
     )
 

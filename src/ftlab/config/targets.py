@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ftlab.errors import FtlabError
+from ftlab.errors import FtlabError, did_you_mean
 
 
 def task_class(target: Any) -> type:
@@ -48,3 +48,21 @@ def build_task(cfg_task: DictConfig) -> Any:
         if isinstance(cause, FtlabError):
             raise cause from None
         raise
+
+
+def task_config(name: str) -> DictConfig:
+    """`conf/task/<name>.yaml` composed with its kind's defaults, as `task=<name>` gives it
+    (inside a running ftlab.run, and in workers and tests that compose without one)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ftlab.config.overrides import group_options
+
+    options = group_options("task") or []
+    if name not in options:
+        raise FtlabError(f"no task '{name}': {did_you_mean(name, options)}")
+    overrides = [f"task={name}"]
+    if GlobalHydra.instance().is_initialized():
+        return compose("config", overrides=overrides).task
+    with initialize_config_module("ftlab.conf", version_base="1.3"):
+        return compose("config", overrides=overrides).task

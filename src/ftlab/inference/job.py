@@ -54,7 +54,8 @@ def predict(cfg: DictConfig) -> dict[str, dict[str, float]]:
     # the ensemble: the mean of the members' outputs, example by example
     outputs = [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
     with boundary(f"writing output={cfg.output}", "choose another output="):
-        _write(str(cfg.output), task.prediction_records(inputs, outputs), task)
+        records = task.prediction_records(inputs, outputs, runs[0].tokenizer)
+        _write(str(cfg.output), records, task)
     gold = task.prediction_gold(inputs)
     if gold is None:
         return {}

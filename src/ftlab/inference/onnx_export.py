@@ -145,7 +145,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     rows = rows.select(range(min(int(cfg.check_samples), len(rows))))
     encoded = task.encode(run.tokenizer, task.prediction_inputs(rows, run.tokenizer))
     features = [{k: encoded[k][i] for k in encoded} for i in range(len(rows))]
-    collator = task.data_collator(run.tokenizer)
+    collator = task.prediction_collator(run.tokenizer)
     (check,) = _batches(collator, features, len(features))
     singles = _batches(collator, features, 1)
     batches = _batches(collator, features, 32)

@@ -30,7 +30,7 @@ def run_outputs(run: Run, inputs: Dataset, batching: Batching) -> list[np.ndarra
     """The run's outputs (probabilities, scores ...) for each input row."""
     encoded = run.task.encode(run.tokenizer, inputs)
     logits = model_logits(run, features_only(encoded), batching)
-    return run.task.example_outputs(logits, encoded, inputs)
+    return run.task.example_outputs(logits, encoded, inputs, run.tokenizer)
 
 
 def model_logits(run: Run, features: Dataset, batching: Batching) -> np.ndarray:
@@ -50,7 +50,7 @@ def model_logits(run: Run, features: Dataset, batching: Batching) -> np.ndarray:
             model=run.model,
             args=args,
             processing_class=run.tokenizer,
-            data_collator=run.task.data_collator(run.tokenizer),
+            data_collator=run.task.prediction_collator(run.tokenizer),
         )
         return first_output(trainer.predict(features).predictions)
 

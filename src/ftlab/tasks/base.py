@@ -142,6 +142,10 @@ class Task(ABC):
     def prepare(self) -> DatasetDict:
         """Load, validate and subsample the raw splits; set `label_list`."""
 
+    @abstractmethod
+    def texts(self, split: Dataset) -> list[str]:
+        """The plain text of each example (what a masked-LM stage can learn from)."""
+
     # -- model ---------------------------------------------------------------------------
     @abstractmethod
     def model_kwargs(self) -> dict[str, Any]:
@@ -161,6 +165,11 @@ class Task(ABC):
     def data_collator(self, tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
         """Pads each batch (never to max_seq_length)."""
 
+    def prediction_collator(self, tokenizer: Any) -> Any:
+        """The collator of ftlab.predict and ftlab.export: the training one, unless that
+        changes the inputs (an MLM collator masks them)."""
+        return self.data_collator(tokenizer)
+
     # -- training and scoring ------------------------------------------------------------
     def loss_function(self, train: Dataset) -> Callable[..., Any] | None:
         """A loss for the Trainer's `compute_loss_func`; None: the model's own."""
@@ -169,6 +178,17 @@ class Task(ABC):
     @abstractmethod
     def compute_metrics(self, eval_prediction: Any) -> dict[str, float]:
         """The Trainer's `compute_metrics` (it prefixes the names: eval_..., test_...)."""
+
+    def reduce_logits(self, logits: Any, labels: Any) -> Any:
+        """What of each evaluation batch's logits `compute_metrics` needs (the Trainer's
+        `preprocess_logits_for_metrics`): all of them, unless a kind's outputs are too large
+        to keep (a vocabulary per token)."""
+        return logits
+
+    def derived_metrics(self, metrics: dict[str, float], prefix: str) -> dict[str, float]:
+        """Metrics that follow from the Trainer's final ones (`<prefix>_perplexity` from
+        `<prefix>_loss` ...), added to metrics.json; none by default."""
+        return {}
 
     @abstractmethod
     def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,13 +212,15 @@ class Task(ABC):
 
     @abstractmethod
     def example_outputs(
-        self, logits: np.ndarray, encoded: Any, inputs: Dataset
+        self, logits: np.ndarray, encoded: Any, inputs: Dataset, tokenizer: Any
     ) -> list[np.ndarray]:
         """One output array per input row, from the model's logits over `encode(inputs)`
         (an ensemble averages them member by member)."""
 
     @abstractmethod
-    def prediction_records(self, inputs: Dataset, outputs: list[np.ndarray]) -> list[dict]:
+    def prediction_records(
+        self, inputs: Dataset, outputs: list[np.ndarray], tokenizer: Any
+    ) -> list[dict]:
         """One JSON record per example."""
 
     @abstractmethod

@@ -207,7 +207,7 @@ class SequenceClassificationTask(TextTask):
 
     # -- prediction time --------------------------------------------------------------
     def example_outputs(
-        self, logits: np.ndarray, encoded: Any, inputs: Dataset
+        self, logits: np.ndarray, encoded: Any, inputs: Dataset, tokenizer: Any
     ) -> list[np.ndarray]:
         """Each example's probabilities (softmax, or sigmoid for multi-label)."""
         return list(self.decode(logits)[1])
@@ -219,7 +219,9 @@ class SequenceClassificationTask(TextTask):
             return (probabilities > self.threshold).astype(int)
         return probabilities.argmax(axis=-1)
 
-    def prediction_records(self, inputs: Dataset, outputs: list[np.ndarray]) -> list[dict]:
+    def prediction_records(
+        self, inputs: Dataset, outputs: list[np.ndarray], tokenizer: Any
+    ) -> list[dict]:
         predicted = self._decode_probabilities(outputs)
         return [
             {

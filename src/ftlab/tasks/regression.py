@@ -102,12 +102,14 @@ class RegressionTask(TextTask):
 
     # -- prediction time --------------------------------------------------------------
     def example_outputs(
-        self, logits: np.ndarray, encoded: Any, inputs: Dataset
+        self, logits: np.ndarray, encoded: Any, inputs: Dataset, tokenizer: Any
     ) -> list[np.ndarray]:
         """Each example's predicted score (a one-element array)."""
         return [np.array([score]) for score in self.decode(logits)[0]]
 
-    def prediction_records(self, inputs: Dataset, outputs: list[np.ndarray]) -> list[dict]:
+    def prediction_records(
+        self, inputs: Dataset, outputs: list[np.ndarray], tokenizer: Any
+    ) -> list[dict]:
         return [
             {**{c: row[c] for c in self.text_columns}, "score": round(float(output[0]), 5)}
             for row, output in zip(inputs, outputs, strict=True)

@@ -39,6 +39,17 @@ def checked_inputs(rows: Dataset, columns: list[str]) -> Dataset:
     return rows
 
 
+def check_texts(rows: Dataset, columns: list[str], where: str) -> None:
+    """Every text is a string (an empty cell or a number would reach the tokenizer)."""
+    for column in columns:
+        for row, value in enumerate(rows[column]):
+            if not isinstance(value, str):
+                raise FtlabError(
+                    f"{where}, row {row}: '{column}' holds {value!r}, not a text; "
+                    "every row needs a string there (drop or fill the empty rows)"
+                )
+
+
 def shown_text(row: dict, columns: list[str]) -> str:
     """The example's text as a predictions file shows it."""
     return PAIR_SEPARATOR.join(str(row[c]) for c in columns)
@@ -70,14 +81,11 @@ class TextTask(Task):
         self.check_texts(f"{split_name} split", split)
 
     def check_texts(self, where: str, split: Dataset) -> None:
-        """Every text is a string (an empty cell or a number would reach the tokenizer)."""
-        for column in self.text_columns:
-            for row, value in enumerate(split[column]):
-                if not isinstance(value, str):
-                    raise FtlabError(
-                        f"{where}, row {row}: '{column}' holds {value!r}, not a text; "
-                        "every row needs a string there (drop or fill the empty rows)"
-                    )
+        check_texts(split, self.text_columns, where)
+
+    def texts(self, split: Dataset) -> list[str]:
+        """The example's text; a pair's two texts joined by a space."""
+        return [" ".join(row[c] for c in self.text_columns) for row in split]
 
     def load_text_splits(self) -> Any:
         """The raw splits, with the text and label columns checked in each."""

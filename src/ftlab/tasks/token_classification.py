@@ -142,6 +142,11 @@ class TokenClassificationTask(Task):
     def model_kwargs(self) -> dict[str, Any]:
         return tag_labels.label_kwargs(self.label_list)
 
+    def texts(self, split: Dataset) -> list[str]:
+        """A sentence's words joined by spaces (a character-level sentence's characters too:
+        the tokenizer splits CJK characters alike either way)."""
+        return [" ".join(tokens) for tokens in split[self.tokens_column]]
+
     # -- tokenization -----------------------------------------------------------------
     def encode(self, tokenizer: Any, rows: Any) -> Any:
         """Pre-split words to token ids, truncated; `word_ids(i)` maps them back."""
@@ -265,7 +270,7 @@ class TokenClassificationTask(Task):
     ) -> None:
         """predictions.conll (token, gold, predicted; tab-separated, a blank line between
         sentences) and the test set's seqeval report over all its words (.json and .txt)."""
-        outputs = self.example_outputs(logits, self.encode(tokenizer, raw), raw)
+        outputs = self.example_outputs(logits, self.encode(tokenizer, raw), raw, tokenizer)
         predictions = self._tags(outputs)
         gold = tag_labels.as_names(raw, self.tags_column, True)
         with open(run_dir / PREDICTIONS_FILE, "w", encoding="utf-8") as handle:
@@ -306,7 +311,9 @@ class TokenClassificationTask(Task):
             columns[self.tags_column] = tag_labels.as_names(rows, self.tags_column, True)
         return Dataset.from_dict(columns)
 
-    def example_outputs(self, logits: np.ndarray, encoded: Any, inputs: Any) -> list[np.ndarray]:
+    def example_outputs(
+        self, logits: np.ndarray, encoded: Any, inputs: Any, tokenizer: Any
+    ) -> list[np.ndarray]:
         """Per sentence, a (words x tags) array of probabilities, from each word's first
         piece; a word cut off by truncation is 'O' with certainty."""
         probabilities = self.decode(logits)[1]
@@ -323,7 +330,9 @@ class TokenClassificationTask(Task):
     def _tags(self, outputs: list[np.ndarray]) -> list[list[str]]:
         return [[self.label_list[j] for j in p.argmax(axis=-1)] for p in outputs]
 
-    def prediction_records(self, inputs: Dataset, outputs: list[np.ndarray]) -> list[dict]:
+    def prediction_records(
+        self, inputs: Dataset, outputs: list[np.ndarray], tokenizer: Any
+    ) -> list[dict]:
         """Text, words, tags, and the entities with character offsets and a score."""
         from seqeval.metrics.sequence_labeling import get_entities
 

@@ -6,6 +6,7 @@ asked for a Hub model stops at once with the fix, instead of retrying for 40 sec
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from ftlab.errors import FtlabError
 
 # Tokenizers without a real limit report this sentinel as model_max_length.
 _NO_LIMIT = 10**9
+log = logging.getLogger(__name__)
 OFFLINE_ALTERNATIVE = "model=minilm (all-MiniLM-L6-v2, installed by `make install`)"
 
 
@@ -87,14 +89,24 @@ def load_model(source: str, model: DictConfig, model_class: str, **task_kwargs: 
             "model.use_safetensors=false if you trust the files"
         )
     auto_class = getattr(transformers, model_class)
-    return auto_class.from_pretrained(
+    loaded, info = auto_class.from_pretrained(
         source,
         revision=model.get("revision"),
         trust_remote_code=bool(model.trust_remote_code),
         ignore_mismatched_sizes=bool(model.ignore_mismatched_sizes),
         use_safetensors=safetensors_only or None,
+        output_loading_info=True,
         **task_kwargs,
     )
+    new = sorted({key.rsplit(".", 1)[0] for key in info.get("missing_keys") or []})
+    if new:  # e.g. a task head, or the MLM head of an encoder saved without one
+        log.info(
+            "model '%s' has no trained weights for %s: they start from scratch (%s)",
+            source,
+            ", ".join(new[:4]) + (" ..." if len(new) > 4 else ""),
+            model_class,
+        )
+    return loaded
 
 
 def check_model_fits(
@@ -117,8 +129,8 @@ def check_model_fits(
     # a checkpoint already fine-tuned with the task's kind of head (AutoModelForX -> ...ForX)
     head = task.model_class.removeprefix("AutoModel")
     trained_head = any(arch.endswith(head) for arch in model_config.architectures or [])
-    wanted = task.model_kwargs()["num_labels"]
-    if trained_head and model_config.num_labels != wanted and not ignore_mismatched:
+    wanted = task.model_kwargs().get("num_labels")  # None: the checkpoint's own head
+    if trained_head and wanted and model_config.num_labels != wanted and not ignore_mismatched:
         raise FtlabError(
             f"model '{source}' has a head for {model_config.num_labels} outputs but the task "
             f"needs {wanted}; set model.ignore_mismatched_sizes=true to train a new head"

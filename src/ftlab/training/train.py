@@ -154,6 +154,7 @@ def train(
                     tokenizer, pad_to_multiple_of=8 if mixed else None
                 ),
                 compute_metrics=task.compute_metrics,
+                preprocess_logits_for_metrics=task.reduce_logits,
                 compute_loss_func=task.loss_function(splits["train"]),
                 callbacks=[
                     *_early_stopping(cfg),
@@ -177,6 +178,8 @@ def train(
         with boundary("evaluating"):
             validation = trainer.evaluate(metric_key_prefix="eval")
             test = trainer.predict(splits["test"], metric_key_prefix="test")
+        validation.update(task.derived_metrics(validation, "eval"))
+        test.metrics.update(task.derived_metrics(test.metrics, "test"))
         metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
         write_summary(tracker, metrics)
 
