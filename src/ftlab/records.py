@@ -19,6 +19,7 @@ RANK_FILE = "rank-{rank}.json"
 PARAMS_FILE = "params.json"
 DEEPSPEED_FILE = "deepspeed.json"
 MODEL_DIR = "model"
+ADAPT_DIR = "adapt"  # a run's masked-LM stage before fine-tuning (adapt=tapt / dapt)
 BASE_CONFIG = "base_config"  # inside model/ of a peft run: the base model's config, labels
 
 
@@ -54,3 +55,8 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     """The newest `checkpoint-<step>` folder of a run, by step."""
     checkpoints = [p for p in run_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def run_name(run_dir: Path) -> str:
+    """How trackers name a run: its directory, and `<run>-adapt` for a run's adapt stage."""
+    return f"{run_dir.parent.name}-{ADAPT_DIR}" if run_dir.name == ADAPT_DIR else run_dir.name

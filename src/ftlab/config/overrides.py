@@ -5,9 +5,9 @@ Two things Hydra cannot do on its own:
   settable as `trainer.gradient_checkpointing=true`, without Hydra's `+` prefix;
 - a misspelt key must fail with the closest valid key named, not with a struct error.
 So `group.key=value` for the TrainingArguments groups is checked here and rewritten to
-Hydra's `++group.key=value` (set or add). Task, model and peft keys are rewritten the same
+Hydra's `++group.key=value` (set or add). Task, model, peft and adapt keys are rewritten the same
 way and checked after composition, where the task's kind (and so its valid keys) and the
-peft method are known.
+peft method and adapt stage are known.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ftlab.errors import FtlabError, did_you_mean
 _OVERRIDE = re.compile(
     r"^(?P<prefix>\+\+|\+|~)?(?P<group>[A-Za-z_]\w*)\.(?P<key>[A-Za-z_]\w*)(?P<rest>=.*)?$", re.S
 )
-_LATE_CHECKED_GROUPS = ("task", "model", "peft")
+_LATE_CHECKED_GROUPS = ("task", "model", "peft", "adapt")
 
 
 def normalize_overrides(args: list[str]) -> list[str]:

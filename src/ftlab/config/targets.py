@@ -39,7 +39,8 @@ def build_task(cfg_task: DictConfig) -> Any:
     task_class(cfg_task.get("_target_"))  # a one-line error for a missing or broken class
     values = OmegaConf.to_container(cfg_task, resolve=True)
     try:
-        return instantiate(values, _convert_="all")
+        # not recursive: a task field may hold another task's config (mlm's text_from)
+        return instantiate(values, _convert_="all", _recursive_=False)
     except FtlabError:
         raise
     except Exception as exc:

@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ftlab.config.adapt import check_adapt
 from ftlab.config.fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_key
 from ftlab.config.secrets import SECRET_ENV_VARS, is_secret_key
 from ftlab.config.targets import task_fields
@@ -58,6 +59,7 @@ def validate(cfg: DictConfig) -> None:
             raise FtlabError(f"unknown config key 'model.{key}': {did_you_mean(key, MODEL_KEYS)}")
         check_value(f"model.{key}", cfg.model[key], MODEL_KEYS[key])
     _check_positive(cfg)
+    check_adapt(cfg)
     seed = cfg.trainer.get("seed")
     check_value("trainer.seed", seed, int)
 

@@ -22,6 +22,8 @@ from ftlab.errors import (
     record_traceback,
 )
 from ftlab.job import hydra_runtime
+from ftlab.job.adapt import run_adapt_stage
+from ftlab.job.execute import train_stage
 from ftlab.job.pinning import pin_job
 from ftlab.job.records import environment_record, scrub_secrets, write_status
 from ftlab.job.resume import earlier_job
@@ -83,7 +85,7 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
             if sweep_job and pinned:
                 update_json(run_dir / ENV_FILE, pinning=pinned)
         if not plan.main_machine:
-            return _run_secondary_machine(plan, run_dir, resume_from)
+            return _run_secondary_machine(cfg, plan, run_dir, resume_from)
         resumed = (
             {"resumed_from": str(resume_from) if resume_from else None}
             if resuming or resume_from
@@ -206,21 +208,19 @@ def _write_run_files(cfg: DictConfig, plan: LaunchPlan, run_dir: Path) -> None:
 def _train(
     cfg: DictConfig, plan: LaunchPlan, run_dir: Path, resume_from: Path | None
 ) -> dict[str, dict[str, float]]:
-    """In this process for one process in all, else through `accelerate launch`."""
-    if not plan.distributed:
-        from ftlab.training.train import train
-
-        return train(cfg, run_dir, resume_from=resume_from)
-    from ftlab.launch.accelerate import run_workers
-
-    run_workers(plan, run_dir, resume_from)
-    return read_json(run_dir / METRICS_FILE)  # written by rank 0
+    """The adapt stage first (adapt=tapt / dapt; skipped when it completed before), then
+    the fine-tuning stage."""
+    run_adapt_stage(cfg, plan, run_dir)
+    return train_stage(cfg, plan, run_dir, resume_from)
 
 
-def _run_secondary_machine(plan: LaunchPlan, run_dir: Path, resume_from: Path | None) -> None:
+def _run_secondary_machine(
+    cfg: DictConfig, plan: LaunchPlan, run_dir: Path, resume_from: Path | None
+) -> None:
     """Machines 1..N-1 start their ranks; rank 0 on machine 0 writes status, metrics, model."""
     from ftlab.launch.accelerate import run_workers
 
+    run_adapt_stage(cfg, plan, run_dir)
     run_workers(plan, run_dir, resume_from)
     print(f"machine {plan.machine_rank}: its ranks finished; machine 0 holds the results")
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from datasets import Dataset, DatasetDict
+from omegaconf import OmegaConf
 
 from ftlab.config.targets import build_task, task_config
 from ftlab.data.cache import cached_map
@@ -34,7 +35,8 @@ class MaskedLMTask(Task):
     """Unlabelled text in `text_column` (or another task's texts: `text_from`)."""
 
     text_column: str = "text"
-    text_from: str | None = None  # a task name: its texts, never its labels
+    # a task name (or, from adapt=tapt, a task's whole config): its texts, never its labels
+    text_from: str | dict[str, Any] | None = None
     line_by_line: bool = False  # one text a sequence (truncated) instead of grouped blocks
     mlm_probability: float = 0.15
     whole_word_mask: bool = False  # mask all pieces of a word (words from the offsets)
@@ -79,7 +81,12 @@ class MaskedLMTask(Task):
     def prepare(self) -> DatasetDict:
         """The texts' splits (another task's, with `text_from`), subsampled."""
         if self.text_from:
-            source = build_task(task_config(self.text_from))
+            source_config = (
+                OmegaConf.create(self.text_from)
+                if isinstance(self.text_from, dict)
+                else task_config(self.text_from)
+            )
+            source = build_task(source_config)
             splits = DatasetDict(
                 {
                     name: Dataset.from_dict({self.text_column: source.texts(split)})

@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 from ftlab.config.resolvers import TRACKERS
 from ftlab.config.secrets import redacted_container
 from ftlab.errors import FtlabError
-from ftlab.records import ENV_FILE, read_json
+from ftlab.records import ENV_FILE, read_json, run_name
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def wandb_run(cfg: DictConfig, run_dir: Path, main_process: bool) -> Iterator[An
     run = wandb.init(
         project=section.get("project"),
         entity=section.get("entity"),
-        name=run_dir.name,
+        name=run_name(run_dir),
         group=section.get("group") or context["sweep"],
         job_type=cfg.task.get("name"),
         tags=tags(cfg, context["choices"]),

@@ -14,10 +14,18 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ftlab.config.adapt import adapt_kind
 from ftlab.config.fields import training_arguments_kwargs
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError, RunInterrupted, boundary
-from ftlab.records import METRICS_FILE, TRAIN_LOG_FILE, last_checkpoint, write_json
+from ftlab.records import (
+    ADAPT_DIR,
+    METRICS_FILE,
+    MODEL_DIR,
+    TRAIN_LOG_FILE,
+    last_checkpoint,
+    write_json,
+)
 from ftlab.tasks.outputs import first_output
 from ftlab.training.models import (
     check_model_fits,
@@ -69,6 +77,20 @@ def _fit(
     return output.metrics
 
 
+def model_source(cfg: DictConfig, run_dir: Path) -> str:
+    """Where the weights come from: the run's adapt stage (adapt=tapt / dapt), else the
+    model config's checkpoint (a Hub id offline fails here, before any loading)."""
+    if adapt_kind(cfg) == "none":
+        return resolve_model_source(cfg.model)
+    adapted = run_dir / ADAPT_DIR / MODEL_DIR
+    if not (adapted / "config.json").exists():
+        raise FtlabError(
+            f"adapt={adapt_kind(cfg)}: the adapted model {adapted} is missing; "
+            f"resume= the run to train its adapt stage again"
+        )
+    return str(adapted)
+
+
 def _prepare_data(task: Any, source: str, cfg: DictConfig) -> tuple[Any, Any, Any]:
     """The raw splits, the tokenizer (checked against the task) and the tokenized splits."""
     from transformers import AutoConfig
@@ -95,7 +117,7 @@ def train(
     stage), and RunInterrupted after SIGINT/SIGTERM.
     """
     task = build_task(cfg.task)
-    source = resolve_model_source(cfg.model)  # fails fast offline, before any loading
+    source = model_source(cfg, run_dir)  # fails fast offline, before any loading
     check_tracker_packages(cfg)
 
     from transformers import TrainingArguments, set_seed
