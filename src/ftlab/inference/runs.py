@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
-from ftlab.records import BASE_CONFIG, CONFIG_FILE, MODEL_DIR
+from ftlab.records import BASE_CONFIG, CONFIG_FILE, DECISION_FILE, MODEL_DIR, read_json
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,9 @@ def load_run(path: Path) -> Run:
     cfg = OmegaConf.load(path / CONFIG_FILE)
     task = build_task(cfg.task)
     task.label_list = _label_list(path, task)
+    decision = path / MODEL_DIR / DECISION_FILE
+    if decision.is_file():  # e.g. the thresholds the run chose on its validation set
+        task.load_decision(read_json(decision))
     tokenizer = AutoTokenizer.from_pretrained(path / MODEL_DIR)
     model = load_model(path / MODEL_DIR, task)
     return Run(path=path, cfg=cfg, task=task, tokenizer=tokenizer, model=model)

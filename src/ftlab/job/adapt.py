@@ -24,6 +24,8 @@ from ftlab.records import (
     ADAPT_DIR,
     CONFIG_FILE,
     ENV_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
     STATUS_FILE,
     last_checkpoint,
     read_json,
@@ -82,3 +84,17 @@ def _write_stage_env(run_dir: Path, stage_dir: Path, kind: str) -> None:
     """The run's env.json (trackers name and group the stage by it), marked as its stage."""
     record = read_json(run_dir / ENV_FILE) if (run_dir / ENV_FILE).exists() else {}
     update_json(stage_dir / ENV_FILE, **record, stage=f"adapt={kind}")
+
+
+def stage_summary(run_dir: Path) -> str | None:
+    """One line on the run's adapt stage for the end-of-run summary (None without one)."""
+    stage_dir = run_dir / ADAPT_DIR
+    if not (stage_dir / METRICS_FILE).exists():
+        return None
+    validation = read_json(stage_dir / METRICS_FILE)["validation"]
+    seconds = read_json(stage_dir / STATUS_FILE).get("seconds")
+    took = f" in {seconds:.0f}s" if seconds is not None else ""
+    return (
+        f"adapt stage: validation perplexity {validation.get('eval_perplexity', float('nan')):.1f}"
+        f"{took}; its model: {stage_dir / MODEL_DIR}"
+    )

@@ -22,7 +22,7 @@ from ftlab.errors import (
     record_traceback,
 )
 from ftlab.job import hydra_runtime
-from ftlab.job.adapt import run_adapt_stage
+from ftlab.job.adapt import run_adapt_stage, stage_summary
 from ftlab.job.execute import train_stage
 from ftlab.job.pinning import pin_job
 from ftlab.job.records import environment_record, scrub_secrets, write_status
@@ -139,6 +139,9 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     seconds = time.time() - started
     write_status(run_dir, "completed", seconds=round(seconds, 1))
     print(summary_table(metrics, run_dir, seconds))
+    stage = stage_summary(run_dir)
+    if stage:
+        print(stage)
     return metrics["validation"].get(f"eval_{cfg.task.main_metric}")
 
 

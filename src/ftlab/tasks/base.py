@@ -7,8 +7,8 @@ module is the one place that knows what the kind means. Training, prediction, ex
 sweeps and the report only call the methods below; none of them asks which kind it holds.
 
 A method gets what it needs as arguments (the tokenizer, the splits, the run directory);
-the only state a task keeps is its settings and, once `prepare()` has read the data, its
-label list.
+the only state a task keeps is its settings, once `prepare()` has read the data its label
+list, and what tokenizing and scoring the validation set found (chunk maps, thresholds).
 """
 
 from __future__ import annotations
@@ -189,6 +189,22 @@ class Task(ABC):
         """Metrics that follow from the Trainer's final ones (`<prefix>_perplexity` from
         `<prefix>_loss` ...), added to metrics.json; none by default."""
         return {}
+
+    def score_split(self, split: str) -> None:
+        """Which split `compute_metrics` scores from now on: "validation" (the default: the
+        Trainer's evaluations in training) until training calls it with "test" once the
+        final validation is done; what a kind chose on validation (tuned thresholds) is
+        fixed from then on."""
+        return None
+
+    def decision_record(self) -> dict[str, Any]:
+        """What the kind chose on the validation set (e.g. tuned thresholds), saved with the
+        model as model/decision.json; {}: nothing."""
+        return {}
+
+    def load_decision(self, record: dict[str, Any]) -> None:
+        """A saved run's decision record (prediction time); nothing by default."""
+        return None
 
     @abstractmethod
     def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError, RunInterrupted, boundary
 from ftlab.records import (
     ADAPT_DIR,
+    DECISION_FILE,
     METRICS_FILE,
     MODEL_DIR,
     TRAIN_LOG_FILE,
@@ -199,7 +200,9 @@ def train(
         train_metrics.update(peak_memory())  # peak_rss_mib (+ peak_gpu_memory_mib on a GPU)
         with boundary("evaluating"):
             validation = trainer.evaluate(metric_key_prefix="eval")
+            task.score_split("test")  # decided as validation chose (e.g. tuned thresholds)
             test = trainer.predict(splits["test"], metric_key_prefix="test")
+            decision = task.decision_record()
         validation.update(task.derived_metrics(validation, "eval"))
         test.metrics.update(task.derived_metrics(test.metrics, "test"))
         metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
@@ -212,6 +215,8 @@ def train(
             logits = first_output(test.predictions)
             task.write_predictions(raw["test"], logits, tokenizer, run_dir)
             write_json(run_dir / METRICS_FILE, metrics)
+            if decision:
+                write_json(run_dir / MODEL_DIR / DECISION_FILE, decision)
             # every logged loss / eval metric by step: the report draws learning curves
             write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
     return metrics
