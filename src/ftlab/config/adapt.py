@@ -96,10 +96,10 @@ def check_adapt(cfg: DictConfig) -> None:
 def stage_config(cfg: DictConfig) -> DictConfig:
     """The resolved config of the adapt stage of the run `cfg` describes."""
     values = OmegaConf.to_container(cfg, resolve=True)
-    adapt, kind = values["adapt"], adapt_kind(cfg)
+    adapt, kind, run_task = values["adapt"], adapt_kind(cfg), values["task"]["name"]
     task = OmegaConf.to_container(task_config("mlm"), resolve=True)
     task.update(
-        name=f"{values['task']['name']}-{kind}",
+        name=f"{run_task}-{kind}",
         builtin_dataset=None,
         shuffle_seed=values["task"].get("shuffle_seed", task["shuffle_seed"]),
         max_train_samples=adapt["max_train_samples"],
@@ -115,6 +115,9 @@ def stage_config(cfg: DictConfig) -> DictConfig:
             if key in values[group]:
                 values[group][key] = None
     values["optimizer"]["learning_rate"] = adapt["learning_rate"]
+    tracker = values.get("logger", {}).get("mlflow")
+    if isinstance(tracker, dict):  # the stage's MLflow run goes where the run's goes
+        tracker["experiment"] = tracker.get("experiment") or run_task
     values["trainer"].update(
         num_train_epochs=adapt["num_train_epochs"],
         max_steps=adapt["max_steps"],

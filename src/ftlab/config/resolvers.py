@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from ftlab.config.targets import task_class
 
 # logger sections that name a transformers `report_to` integration
-TRACKERS = ("wandb", "tensorboard")
+TRACKERS = ("wandb", "tensorboard", "mlflow")
 
 
 def report_to(*, _parent_: DictConfig) -> list[str]:

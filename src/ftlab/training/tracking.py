@@ -1,6 +1,7 @@
-"""Experiment trackers: which Trainer integrations a run reports to, and its W&B run.
+"""Experiment trackers: which Trainer integrations a run reports to, and its W&B and
+MLflow runs (the MLflow one: ftlab/training/mlflow_run.py).
 
-`logger=wandb`, `logger=tensorboard` and `logger=[wandb,tensorboard]` each add a section
+`logger=wandb`, `logger=tensorboard`, `logger=mlflow` and lists of them each add a section
 named after the transformers integration to the `logger` group; `report_to` is computed
 from the sections present (ftlab/config/resolvers.py), so several logger configs merge.
 
@@ -18,7 +19,8 @@ import netrc
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from ftlab.config.resolvers import TRACKERS
 from ftlab.config.secrets import redacted_container
 from ftlab.errors import FtlabError
 from ftlab.records import ENV_FILE, read_json, run_name
+from ftlab.training import mlflow_run
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +159,34 @@ def wandb_run(cfg: DictConfig, run_dir: Path, main_process: bool) -> Iterator[An
         run.finish(exit_code=1)
         raise
     run.finish()
+
+
+@dataclass
+class Trackers:
+    """A job's W&B and MLflow runs (None where off, and on ranks other than 0)."""
+
+    wandb: Any
+    mlflow: Any
+    log_artifacts: bool
+
+    def final(self, metrics: dict[str, dict[str, float]], step: int) -> None:
+        write_summary(self.wandb, metrics)
+        mlflow_run.log_final(self.mlflow, metrics, step)
+
+    def records(self, run_dir: Path) -> None:
+        mlflow_run.log_records(self.mlflow, run_dir, self.log_artifacts)
+
+
+@contextmanager
+def tracked_run(cfg: DictConfig, run_dir: Path, main_process: bool) -> Iterator[Trackers]:
+    """Both runs open before the Trainer is built (its callbacks log into them), both
+    finished when the block ends."""
+    with ExitStack() as stack:
+        wandb = stack.enter_context(wandb_run(cfg, run_dir, main_process))
+        context = job_context(run_dir)
+        mlflow = stack.enter_context(mlflow_run.mlflow_run(cfg, run_dir, main_process, context))
+        section = (cfg.get("logger") or {}).get("mlflow") or {}
+        yield Trackers(wandb, mlflow, bool(section.get("log_artifacts", True)))
 
 
 def write_summary(run: Any, metrics: dict[str, dict[str, float]]) -> None:

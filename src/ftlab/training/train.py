@@ -35,7 +35,7 @@ from ftlab.training.models import (
     resolve_model_source,
 )
 from ftlab.training.ranks import peak_memory, record_rank
-from ftlab.training.tracking import check_tracker_packages, wandb_run, write_summary
+from ftlab.training.tracking import check_tracker_packages, tracked_run
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,8 @@ def train(
     model.accepts_loss_kwargs = False
     non_finite, on_signal = StopOnNonFiniteLoss(), CheckpointOnSignal()
     mixed = args.bf16 or args.fp16
-    # started before the Trainer, so its WandbCallback logs into this run (tracking.py)
-    with wandb_run(cfg, run_dir, main_process=args.process_index == 0) as tracker:
+    # started before the Trainer, so its W&B / MLflow callbacks log into them (tracking.py)
+    with tracked_run(cfg, run_dir, main_process=args.process_index == 0) as trackers:
         with boundary("setting up the Trainer"):
             trainer = RecipeTrainer(
                 model=model,
@@ -206,17 +206,19 @@ def train(
         validation.update(task.derived_metrics(validation, "eval"))
         test.metrics.update(task.derived_metrics(test.metrics, "test"))
         metrics = {"train": train_metrics, "validation": validation, "test": test.metrics}
-        write_summary(tracker, metrics)
+        trackers.final(metrics, trainer.state.global_step)
 
-    # every rank: FSDP and DeepSpeed gather the sharded weights; only rank 0 writes them
-    with boundary(f"saving the model and records into {run_dir}"):
-        apply.save_models(cfg, trainer, tokenizer, run_dir)
-        if trainer.is_world_process_zero():
-            logits = first_output(test.predictions)
-            task.write_predictions(raw["test"], logits, tokenizer, run_dir)
-            write_json(run_dir / METRICS_FILE, metrics)
-            if decision:
-                write_json(run_dir / MODEL_DIR / DECISION_FILE, decision)
-            # every logged loss / eval metric by step: the report draws learning curves
-            write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
+        # every rank: FSDP and DeepSpeed gather the sharded weights; only rank 0 writes them
+        with boundary(f"saving the model and records into {run_dir}"):
+            apply.save_models(cfg, trainer, tokenizer, run_dir)
+            if trainer.is_world_process_zero():
+                logits = first_output(test.predictions)
+                task.write_predictions(raw["test"], logits, tokenizer, run_dir)
+                write_json(run_dir / METRICS_FILE, metrics)
+                if decision:
+                    write_json(run_dir / MODEL_DIR / DECISION_FILE, decision)
+                # every logged loss / eval metric by step: the report draws learning curves
+                write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
+        with boundary("logging the run's records to MLflow", "check logger.mlflow"):
+            trackers.records(run_dir)
     return metrics

@@ -1,0 +1,154 @@
+"""logger=mlflow: a real local MLflow store (SQLite, no server), read back with MLflow's
+own client: names, params, tags, metrics and artifacts of a run; resume continues it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import compose_config, tiny_run_overrides
+
+from ftlab.job.lifecycle import run_job
+from ftlab.records import read_json
+
+FAKE_TOKEN = "hf_fake-secret-456"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, intent_files: dict):
+    """One run logged to MLflow and TensorBoard together, a secret in the environment."""
+    root = tmp_path_factory.mktemp("mlflow-root")
+    run_dir = root / "runs" / "2026-01-01_00-00-00.000000-abc123"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_TOKEN", FAKE_TOKEN)
+        cfg = compose_config(
+            [
+                *tiny_run_overrides(tiny_model_dir, intent_files),
+                "logger=[mlflow,tensorboard]",
+                f"output_root={root}",
+            ]
+        )
+        run_job(cfg, run_dir)
+    return root, run_dir
+
+
+def _client(root: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+
+
+def _only_run(root: Path):
+    client = _client(root)
+    experiment = client.get_experiment_by_name("intent")  # the task's name
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+def test_the_run_carries_ftlabs_names_params_and_tags(store, tiny_model_dir: Path) -> None:
+    root, run_dir = store
+    _, run = _only_run(root)
+    assert run.info.run_name == run_dir.name and run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["task.name"] == "intent" and params["trainer.max_steps"] == "6"
+    assert params["model.name_or_path"] == str(tiny_model_dir)
+    assert params["logger.mlflow.log_artifacts"] == "True"
+    assert "learning_rate" in params  # the Trainer's own callback logged into the same run
+    assert run.data.tags["run_dir"] == str(run_dir.resolve())
+    assert read_json(run_dir / "mlflow.json")["run_id"] == run.info.run_id
+
+
+def test_metrics_hold_the_training_log_and_the_final_scores(store) -> None:
+    root, run_dir = store
+    client, run = _only_run(root)
+    metrics = read_json(run_dir / "metrics.json")
+    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test"]["test_accuracy"])
+    history = client.get_metric_history(run.info.run_id, "eval_accuracy")
+    assert len(history) >= 2  # every evaluation (steps 3 and 6), then the final one
+    assert client.get_metric_history(run.info.run_id, "loss")  # the Trainer's training log
+
+
+def test_records_are_artifacts_and_no_secret_is_stored(store) -> None:
+    root, _ = store
+    client, run = _only_run(root)
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "metrics.json", "classification_report.json"} <= names
+    assert not any(name.startswith(("model", "checkpoint")) for name in names)
+    assert (root / "mlartifacts").is_dir()  # beside the store, not ./mlruns
+    stored = (root / "mlflow.db").read_bytes()
+    for path in (root / "mlartifacts").rglob("*"):
+        if path.is_file():
+            stored += path.read_bytes()
+    assert FAKE_TOKEN.encode() not in stored
+    assert b"intent" in stored  # negative control: the store does hold the run's text
+
+
+def test_a_resumed_run_continues_its_mlflow_run(
+    store, tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    root, finished = store
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished, run_dir)
+    for path in [*run_dir.glob("checkpoint-6"), run_dir / "model"]:
+        shutil.rmtree(path)
+    (run_dir / "metrics.json").unlink()
+    run_job(compose_config([f"resume={run_dir}", f"output_root={root}"]), run_dir)
+    _, run = _only_run(root)  # still one run in the experiment
+    assert read_json(run_dir / "mlflow.json")["run_id"] == run.info.run_id
+    assert read_json(run_dir / "status.json")["status"] == "completed"
+
+
+def test_logger_none_writes_no_store(tmp_path: Path, tiny_model_dir: Path, intent_files: dict):
+    cfg = compose_config(
+        [*tiny_run_overrides(tiny_model_dir, intent_files), f"output_root={tmp_path}"]
+    )
+    run_job(cfg, tmp_path / "run")
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "run/mlflow.json").exists()
+
+
+@pytest.mark.slow
+def test_make_dashboard_serves_the_store(store) -> None:
+    """`make dashboard RUNS=<root>`: the MLflow UI on 127.0.0.1 answers with the run (the
+    first call builds the UI's own venv: minutes)."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    root, run_dir = store
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    repo = Path(__file__).resolve().parents[1]
+    server = subprocess.Popen(
+        ["make", "-s", "dashboard", f"RUNS={root}", f"PORT={port}"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search",
+        data=json.dumps({"experiment_ids": ["1"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        deadline, found = time.time() + 900, None
+        while time.time() < deadline and found is None:
+            time.sleep(3)
+            try:
+                found = json.loads(urllib.request.urlopen(request, timeout=5).read())
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+        assert found is not None
+        assert [r["info"]["run_name"] for r in found["runs"]] == [run_dir.name]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
