@@ -72,3 +72,40 @@ def test_report_on_an_empty_folder_says_what_to_give(tmp_path: Path, capsys) -> 
     with pytest.raises(SystemExit):
         main([str(tmp_path)])
     assert "no runs under" in capsys.readouterr().err
+
+
+def _run(path: str, overrides: list[str], use_cpu: bool, accuracy: float, env: bool) -> object:
+    from ftlab.report.runs import Run, user_overrides
+
+    config = {
+        "task.name": "sentiment",
+        "model.name": "minilm",
+        "task.main_metric": "accuracy",
+        "hardware.use_cpu": use_cpu,  # a resolved default that differs: not what was changed
+        "adapt.kind": "tapt" if "adapt=tapt" in overrides else "none",
+        "trainer.seed": 1,
+    }
+    recorded = {"choices": {"task": "sentiment"}, "overrides": overrides} if env else {}
+    return Run(
+        path=Path(path),
+        status="completed",
+        config=config,
+        metrics={"validation": {"eval_accuracy": accuracy}, "test": {"test_accuracy": accuracy}},
+        overrides=user_overrides(recorded),
+    )
+
+
+def test_configurations_are_named_by_what_the_user_changed() -> None:
+    from ftlab.report.runs import runs_table
+
+    common = ["experiment=demo", "++adapt.num_train_epochs=5", "trainer.seed=1", "hydra.x=1"]
+    runs = [
+        _run("a", [*common, "adapt=none"], True, 0.80, env=True),
+        _run("b", [*common, "adapt=tapt"], False, 0.82, env=True),
+    ]
+    table = runs_table(runs)
+    assert list(table["config"]) == ["adapt=none", "adapt=tapt"]
+    assert "hardware.use_cpu" not in table.columns and "trainer.seed" not in table.columns
+    # negative control: without the recorded command line, the resolved keys that differ
+    fallback = runs_table([_run(r, [], c, 0.8, env=False) for r, c in (("a", 1), ("b", 0))])
+    assert "hardware.use_cpu" in fallback.columns
