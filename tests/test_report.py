@@ -109,3 +109,27 @@ def test_configurations_are_named_by_what_the_user_changed() -> None:
     # negative control: without the recorded command line, the resolved keys that differ
     fallback = runs_table([_run(r, [], c, 0.8, env=False) for r, c in (("a", 1), ("b", 0))])
     assert "hardware.use_cpu" in fallback.columns
+
+
+def test_best_run_sections_show_classes_confusions_and_hardest_examples(
+    experiments: Path, tmp_path: Path
+) -> None:
+    from ftlab.report import details
+    from ftlab.report.runs import find_runs
+
+    main([str(experiments), "--out", str(tmp_path)])
+    page = (tmp_path / "report.html").read_text()
+    completed = [run for run in find_runs(experiments) if run.status == "completed"]
+    best = details.best_runs(completed)["intent"]
+    accuracies = {run.path: run.metrics["validation"]["eval_accuracy"] for run in completed}
+    assert accuracies[best.path] == max(accuracies.values())
+    assert f"Best run of intent: <code>{best.path.name}</code>" in page
+    assert "test confusion matrix" in page and "per class" in page
+    labels, counts = details.confusion(best)
+    rows = (best.path / "predictions.jsonl").read_text().splitlines()
+    assert counts.sum() == len(rows) and len(labels) == counts.shape[0]
+    # the diagonal is what the test accuracy counts
+    test_accuracy = best.metrics["test"]["test_accuracy"]
+    assert counts.trace() / counts.sum() == pytest.approx(test_accuracy)
+    wrong = details.hardest(best)
+    assert wrong is None or (wrong["gold"] != wrong["predicted"]).all()

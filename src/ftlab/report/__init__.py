@@ -13,7 +13,15 @@ from pathlib import Path
 import pandas as pd
 
 from ftlab.errors import FtlabError
-from ftlab.report.html import learning_curves, page, sweep_plots
+from ftlab.report import details
+from ftlab.report.html import (
+    class_scores,
+    confusion_image,
+    image_tag,
+    learning_curves,
+    page,
+    sweep_plots,
+)
 from ftlab.report.leaderboard import formatted, leaderboard, markdown
 from ftlab.report.runs import find_runs, runs_table
 
@@ -65,7 +73,9 @@ def build_report(root: Path, out_dir: Path) -> str:
         labels = {row.run: f"{row.config} seed={row.seed}".strip() for row in table.itertuples()}
         images.update(learning_curves(completed, labels))
         images.update(sweep_plots(table, [c for c in table.columns if c not in _RUN_COLUMNS]))
-    (out_dir / REPORT_HTML).write_text(page(shown, problems, images, str(root)), encoding="utf-8")
+    sections = run_sections(completed, root) if len(table) else []
+    report = page(shown, problems, images, str(root), sections)
+    (out_dir / REPORT_HTML).write_text(report, encoding="utf-8")
 
     lines = [markdown(shown) if len(shown) else "No completed runs."]
     if len(problems):
@@ -74,3 +84,27 @@ def build_report(root: Path, out_dir: Path) -> str:
             f"- {row.status}: {row.run} {row.error}".rstrip() for row in problems.itertuples()
         ]
     return "\n".join(lines)
+
+
+def run_sections(runs: list, root: Path) -> list[str]:
+    """Per task, its best run by validation: per-class scores, the confusion matrix and the
+    most confidently wrong test examples (where the run wrote what they need)."""
+    import html
+
+    sections = []
+    for task, run in sorted(details.best_runs(runs).items()):
+        name = details.run_label(run, root)
+        parts = [f"<h2>Best run of {html.escape(task)}: <code>{html.escape(name)}</code></h2>"]
+        scores = details.per_class(run)
+        if scores is not None:
+            title = f"{task}: test precision / recall / F1 per class"
+            parts.append(image_tag(title, class_scores(scores, title)))
+        matrix = details.confusion(run)
+        if matrix is not None:
+            title = f"{task}: test confusion matrix"
+            parts.append(image_tag(title, confusion_image(*matrix, title)))
+        wrong = details.hardest(run)
+        if wrong is not None:
+            parts += ["<h3>Most confidently wrong test examples</h3>", wrong.to_html(index=False)]
+        sections.append("\n".join(parts))
+    return sections

@@ -11,6 +11,7 @@ import io
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ftlab.report.runs import Run
@@ -35,7 +36,9 @@ def _figure(ncols: int) -> tuple[Any, Any]:
 
 
 def learning_curves(runs: list[Run], labels: dict[str, str]) -> dict[str, str]:
-    """Per task: training loss and the main validation metric against step, one line per run."""
+    """Per task: training loss and the main validation metric against step, one line per run;
+    a run too short to log a loss (fewer steps than logging_steps) shows its mean training
+    loss at its last step instead. One legend for both, below them, never over the data."""
     images = {}
     for task in sorted({str(run.config.get("task.name")) for run in runs}):
         members = [r for r in runs if str(r.config.get("task.name")) == task and r.log_history]
@@ -47,15 +50,70 @@ def learning_curves(runs: list[Run], labels: dict[str, str]) -> dict[str, str]:
         for run in members:
             history = pd.DataFrame(run.log_history)
             label = labels.get(str(run.path), run.path.name)
-            for ax, column in ((loss_ax, "loss"), (metric_ax, f"eval_{metric}")):
-                if column in history:
-                    points = history.dropna(subset=[column])
-                    ax.plot(points["step"], points[column], marker=".", label=label)
+            (line,) = loss_ax.plot([], [], marker=".", label=label)  # the run's colour
+            _plot_column(loss_ax, history, "loss", line, fallback="train_loss")
+            _plot_column(metric_ax, history, f"eval_{metric}", line)
         loss_ax.set(title=f"{task}: training loss", xlabel="step", ylabel="loss")
         metric_ax.set(title=f"{task}: validation {metric}", xlabel="step", ylabel=metric)
-        metric_ax.legend(fontsize="small")
+        for ax, what in ((loss_ax, "training loss"), (metric_ax, f"validation {metric}")):
+            if not ax.has_data():
+                ax.text(0.5, 0.5, f"no {what} logged", ha="center", transform=ax.transAxes)
+        fig.legend(
+            *loss_ax.get_legend_handles_labels(),
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=min(3, len(members)),
+            fontsize="small",
+        )
         images[f"Learning curves: {task}"] = _png(fig)
     return images
+
+
+def _plot_column(
+    ax: Any, history: pd.DataFrame, column: str, line: Any, fallback: str | None = None
+) -> None:
+    """The logged values of `column` by step, in the run's colour; else `fallback`'s."""
+    for name in (column, fallback):
+        if name and name in history and history[name].notna().any():
+            points = history.dropna(subset=[name])
+            ax.plot(points["step"], points[name], marker=".", color=line.get_color())
+            return
+
+
+def class_scores(frame: pd.DataFrame, title: str) -> str:
+    """Precision, recall and F1 per class as grouped horizontal bars."""
+    fig, axes = _figure(1)
+    ax = axes[0][0]
+    positions = np.arange(len(frame))
+    for offset, column in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1"), strict=True):
+        ax.barh(positions + offset, frame[column].astype(float), height=0.27, label=column)
+    ax.set_yticks(
+        positions,
+        [f"{name} ({int(n)})" for name, n in zip(frame.index, frame["support"], strict=True)],
+    )
+    ax.invert_yaxis()
+    ax.set(title=title, xlim=(0, 1), xlabel="score (support in brackets)")
+    fig.set_size_inches(7, max(3, 0.35 * len(frame) + 1.5))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return _png(fig)
+
+
+def confusion_image(labels: list[str], counts: np.ndarray, title: str) -> str:
+    """The confusion matrix (rows: gold, columns: predicted) with counts in the cells."""
+    fig, axes = _figure(1)
+    ax = axes[0][0]
+    ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    limit = counts.max() / 2 if counts.size else 0
+    for (i, j), value in np.ndenumerate(counts):
+        ax.text(
+            j, i, str(value), ha="center", va="center", color="white" if value > limit else "black"
+        )
+    ax.set(title=title, xlabel="predicted", ylabel="gold")
+    size = max(4, 0.5 * len(labels) + 2)
+    fig.set_size_inches(size, size)
+    return _png(fig)
 
 
 def sweep_plots(table: pd.DataFrame, settings: list[str]) -> dict[str, str]:
@@ -88,8 +146,18 @@ def sweep_plots(table: pd.DataFrame, settings: list[str]) -> dict[str, str]:
     return images
 
 
-def page(board: pd.DataFrame, problems: pd.DataFrame, images: dict[str, str], root: str) -> str:
-    """The whole report as one HTML document."""
+def image_tag(title: str, data: str) -> str:
+    return f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+
+
+def page(
+    board: pd.DataFrame,
+    problems: pd.DataFrame,
+    images: dict[str, str],
+    root: str,
+    details: list[str] | None = None,
+) -> str:
+    """The whole report as one HTML document (`details`: per-run sections, as HTML)."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>ftlab report</title>",
@@ -105,7 +173,7 @@ def page(board: pd.DataFrame, problems: pd.DataFrame, images: dict[str, str], ro
         parts += ["<h2>Failed and unfinished runs (not averaged in)</h2>"]
         parts += [problems.to_html(index=False)]
     for title, data in images.items():
-        parts += [f"<h2>{html.escape(title)}</h2>", f"<img alt='{html.escape(title)}' "]
-        parts[-1] += f"src='data:image/png;base64,{data}'>"
+        parts += [f"<h2>{html.escape(title)}</h2>", image_tag(title, data)]
+    parts += details or []
     parts.append("</body></html>")
     return "\n".join(parts)

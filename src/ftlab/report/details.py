@@ -1,0 +1,104 @@
+"""What one run got right and wrong, from the files it wrote: per-class precision / recall /
+F1 (classification_report.json: classes, or NER entity types), the confusion matrix of a
+single-label run and its most confidently wrong test examples (predictions.jsonl)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ftlab.report.runs import Run
+
+REPORT_FILE = "classification_report.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+HARDEST = 10  # wrong test examples shown per run
+_NOT_A_CLASS = ("accuracy", "macro avg", "weighted avg", "micro avg", "samples avg", "overall_")
+
+
+def per_class(run: Run) -> pd.DataFrame | None:
+    """precision / recall / F1 / support per class or entity type, or None."""
+    path = run.path / REPORT_FILE
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text(encoding="utf-8"))
+    rows = {
+        name: {
+            "precision": scores.get("precision"),
+            "recall": scores.get("recall"),
+            "f1": scores.get("f1-score", scores.get("f1")),
+            "support": scores.get("support", scores.get("number")),
+        }
+        for name, scores in report.items()
+        if isinstance(scores, dict) and not name.startswith(_NOT_A_CLASS)
+    }
+    return pd.DataFrame.from_dict(rows, orient="index") if rows else None
+
+
+def _predictions(run: Run) -> list[dict[str, Any]]:
+    path = run.path / PREDICTIONS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def confusion(run: Run) -> tuple[list[str], np.ndarray] | None:
+    """(labels, counts[gold, predicted]) of a single-label run's test predictions."""
+    from sklearn.metrics import confusion_matrix
+
+    rows = _predictions(run)
+    if not rows or not isinstance(rows[0].get("label"), str):
+        return None  # multi-label, regression or NER: no single confusion matrix
+    labels = list(rows[0]["scores"])
+    gold = [r["label"] for r in rows]
+    predicted = [r["prediction"] for r in rows]
+    return labels, confusion_matrix(gold, predicted, labels=labels)
+
+
+def hardest(run: Run, count: int = HARDEST) -> pd.DataFrame | None:
+    """The test examples the run got wrong with the highest confidence in its answer."""
+    rows = [
+        r
+        for r in _predictions(run)
+        if isinstance(r.get("label"), str) and r["prediction"] != r["label"]
+    ]
+    if not rows:
+        return None
+    rows.sort(key=lambda r: -r["scores"][r["prediction"]])
+    return pd.DataFrame(
+        {
+            "text": [r["text"][:300] for r in rows[:count]],
+            "gold": [r["label"] for r in rows[:count]],
+            "predicted": [r["prediction"] for r in rows[:count]],
+            "confidence": [round(r["scores"][r["prediction"]], 4) for r in rows[:count]],
+        }
+    )
+
+
+def best_runs(runs: list[Run]) -> dict[str, Run]:
+    """Per task: the completed run with the best validation score (its direction)."""
+    best: dict[str, Run] = {}
+    for run in runs:
+        metric = run.metrics.get("validation", {}).get(f"eval_{run.main_metric}")
+        if metric is None:
+            continue
+        task = str(run.config.get("task.name"))
+        merit = metric if run.maximize else -metric
+        if task not in best or merit > _merit(best[task]):
+            best[task] = run
+    return best
+
+
+def _merit(run: Run) -> float:
+    metric = run.metrics["validation"][f"eval_{run.main_metric}"]
+    return metric if run.maximize else -metric
+
+
+def run_label(run: Run, root: Path) -> str:
+    try:
+        return str(run.path.relative_to(root))
+    except ValueError:
+        return str(run.path)
