@@ -133,3 +133,18 @@ def test_best_run_sections_show_classes_confusions_and_hardest_examples(
     assert counts.trace() / counts.sum() == pytest.approx(test_accuracy)
     wrong = details.hardest(best)
     assert wrong is None or (wrong["gold"] != wrong["predicted"]).all()
+
+
+def test_two_runs_side_by_side(experiments: Path, tmp_path: Path, capsys) -> None:
+    a, b = experiments / "lr1e-3-seed1", experiments / "lr3e-3-seed1"
+    main([str(a), str(b), "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "| optimizer.learning_rate | 0.001 | 0.003 |" in printed
+    assert "trainer.seed" not in printed  # the same in both: not a difference
+    first, second = (read_json(run / "metrics.json")["test"]["test_accuracy"] for run in (a, b))
+    assert f"| test_accuracy | {first:.4f} | {second:.4f} | {second - first:+.4f} |" in printed
+    page = (tmp_path / "compare.html").read_text()
+    assert "Learning curves: intent" in page and "Test F1 per class" in page
+    with pytest.raises(SystemExit):
+        main([str(a), str(b), str(experiments)])
+    assert "two run directories" in capsys.readouterr().err

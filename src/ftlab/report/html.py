@@ -150,6 +150,18 @@ def image_tag(title: str, data: str) -> str:
     return f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
 
 
+def document(title: str, intro: str, parts: list[str]) -> str:
+    """One self-contained HTML document: a heading, an intro line, then `parts` (HTML)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><p>{intro} ({stamp})</p>",
+    ]
+    return "\n".join([*head, *parts, "</body></html>"])
+
+
 def page(
     board: pd.DataFrame,
     problems: pd.DataFrame,
@@ -157,15 +169,8 @@ def page(
     root: str,
     details: list[str] | None = None,
 ) -> str:
-    """The whole report as one HTML document (`details`: per-run sections, as HTML)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    """The report of a folder of runs (`details`: per-run sections, as HTML)."""
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>ftlab report</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px}img{max-width:100%}</style></head><body>",
-        f"<h1>ftlab report</h1><p>Runs under <code>{html.escape(root)}</code>, {stamp}. "
-        "Scores are mean ± std over seeds; the last column is the test score of the seed "
-        "with the best validation score.</p>",
         "<h2>Leaderboard</h2>",
         board.to_html(index=False) if len(board) else "<p>No completed runs.</p>",
     ]
@@ -175,5 +180,8 @@ def page(
     for title, data in images.items():
         parts += [f"<h2>{html.escape(title)}</h2>", image_tag(title, data)]
     parts += details or []
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    intro = (
+        f"Runs under <code>{html.escape(root)}</code>. Scores are mean ± std over seeds; the "
+        "last column is the test score of the seed with the best validation score."
+    )
+    return document("ftlab report", intro, parts)
