@@ -137,3 +137,12 @@ def test_chunks_on_a_kind_without_documents_is_one_line() -> None:
 
     with pytest.raises(FtlabError, match=r"unknown config key 'task\.long_document'"):
         validate(compose_config(["task=ner", "task.long_document=chunks"]))
+
+
+def test_the_report_shows_the_chunk_counts(chunked_run: Path, tmp_path: Path) -> None:
+    from ftlab.report.__main__ import main
+
+    main([str(chunked_run.parent), "--out", str(tmp_path)])
+    page = (tmp_path / "report.html").read_text()
+    counts = read_json(chunked_run / "chunks.json")["test"]
+    assert "Chunks (long_document=chunks)" in page and f"<td>{counts['chunks']}</td>" in page

@@ -147,3 +147,14 @@ def test_predict_applies_the_saved_thresholds(
     # negative control: the same scores at a fixed 0.5 decide differently somewhere
     at_half = [sorted(x for x, p in r["scores"].items() if p > 0.5) for r in rows]
     assert at_half != [sorted(r["label"]) for r in rows]
+
+
+def test_the_report_shows_the_chosen_thresholds(tuned_run: Path, tmp_path: Path) -> None:
+    from ftlab.report.__main__ import main
+
+    main([str(tuned_run.parent), "--out", str(tmp_path)])
+    page = (tmp_path / "report.html").read_text()
+    assert "Thresholds chosen on validation" in page
+    saved = read_json(tuned_run / "model/decision.json")["thresholds"]
+    for label, value in saved["per_label"].items():
+        assert f"<td>{label}</td>\n      <td>{value:.2f}</td>" in page

@@ -87,8 +87,9 @@ def build_report(root: Path, out_dir: Path) -> str:
 
 
 def run_sections(runs: list, root: Path) -> list[str]:
-    """Per task, its best run by validation: per-class scores, the confusion matrix and the
-    most confidently wrong test examples (where the run wrote what they need)."""
+    """Per task, its best run by validation: per-class scores, the confusion matrix, its
+    chunking and tuned thresholds where it used them, and the most confidently wrong test
+    examples (where the run wrote what they need)."""
     import html
 
     sections = []
@@ -103,6 +104,12 @@ def run_sections(runs: list, root: Path) -> list[str]:
         if matrix is not None:
             title = f"{task}: test confusion matrix"
             parts.append(image_tag(title, confusion_image(*matrix, title)))
+        for heading, frame in (
+            ("Chunks (long_document=chunks)", details.chunking(run)),
+            ("Thresholds chosen on validation (threshold=tune)", details.thresholds(run)),
+        ):
+            if frame is not None:
+                parts += [f"<h3>{heading}</h3>", frame.to_html()]
         wrong = details.hardest(run)
         if wrong is not None:
             parts += ["<h3>Most confidently wrong test examples</h3>", wrong.to_html(index=False)]

@@ -15,6 +15,8 @@ from ftlab.report.runs import Run
 
 REPORT_FILE = "classification_report.json"
 PREDICTIONS_FILE = "predictions.jsonl"
+CHUNKS_FILE = "chunks.json"  # long_document=chunks: documents and chunks per split
+DECISION_FILE = "model/decision.json"  # threshold=tune: what validation chose
 HARDEST = 10  # wrong test examples shown per run
 _NOT_A_CLASS = ("accuracy", "macro avg", "weighted avg", "micro avg", "samples avg", "overall_")
 
@@ -74,6 +76,33 @@ def hardest(run: Run, count: int = HARDEST) -> pd.DataFrame | None:
             "gold": [r["label"] for r in rows[:count]],
             "predicted": [r["prediction"] for r in rows[:count]],
             "confidence": [round(r["scores"][r["prediction"]], 4) for r in rows[:count]],
+        }
+    )
+
+
+def chunking(run: Run) -> pd.DataFrame | None:
+    """Documents, chunks and chunks per document of each split (long_document=chunks)."""
+    path = run.path / CHUNKS_FILE
+    if not path.is_file():
+        return None
+    return pd.DataFrame.from_dict(json.loads(path.read_text(encoding="utf-8")), orient="index")
+
+
+def thresholds(run: Run) -> pd.DataFrame | None:
+    """The decision thresholds chosen on validation (threshold=tune), per label if so."""
+    path = run.path / DECISION_FILE
+    if not path.is_file():
+        return None
+    chosen = json.loads(path.read_text(encoding="utf-8")).get("thresholds")
+    if not chosen:
+        return None
+    per_label = chosen.get("per_label") or {"(all labels)": chosen["value"]}
+    fallback = set(chosen.get("fallback_labels") or [])
+    return pd.DataFrame(
+        {
+            "label": list(per_label),
+            "threshold": list(per_label.values()),
+            "chosen on validation": [label not in fallback for label in per_label],
         }
     )
 
