@@ -55,6 +55,7 @@ def test_leaderboard_aggregates_seeds_per_configuration(
         assert float(row["best_seed_test"]) == pytest.approx(test[best])
         assert f"{statistics.mean(validation):.4f} ± {statistics.stdev(validation):.4f}" in printed
     assert "1 run(s) not completed" in printed and "failed" in printed
+    assert (tmp_path / "report.md").read_text() in printed  # the summary, beside the page
 
 
 def test_html_report_has_curves_sweep_plot_and_the_failed_run(

@@ -2,7 +2,7 @@
 
 Reads every run directory (config.yaml, status.json, metrics.json, train_log.json),
 groups completed runs by configuration, aggregates seeds as mean ± std, and writes a
-markdown table (stdout), leaderboard.csv and report.html with plots. Failed and
+markdown table (stdout and report.md), leaderboard.csv and report.html with plots. Failed and
 unfinished runs are listed apart and never averaged in.
 """
 
@@ -27,6 +27,7 @@ from ftlab.report.runs import find_runs, runs_table
 
 LEADERBOARD_CSV = "leaderboard.csv"
 REPORT_HTML = "report.html"
+REPORT_MD = "report.md"  # the markdown summary, beside the page (a CI artifact, a PR comment)
 _RUN_COLUMNS = {
     "run",
     "task",
@@ -83,7 +84,9 @@ def build_report(root: Path, out_dir: Path) -> str:
         lines += [
             f"- {row.status}: {row.run} {row.error}".rstrip() for row in problems.itertuples()
         ]
-    return "\n".join(lines)
+    summary = "\n".join(lines)
+    (out_dir / REPORT_MD).write_text(summary + "\n", encoding="utf-8")
+    return summary
 
 
 def run_sections(runs: list, root: Path) -> list[str]:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ftlab.errors import FtlabError, one_line_errors
-from ftlab.report import LEADERBOARD_CSV, REPORT_HTML, build_report
+from ftlab.report import LEADERBOARD_CSV, REPORT_HTML, REPORT_MD, build_report
 from ftlab.report.compare import COMPARE_HTML, compare, is_run_dir
 
 
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         out_dir = args.out or folders[0]
         print(build_report(folders[0], out_dir))
-    print(f"\nwrote {out_dir / LEADERBOARD_CSV} and {out_dir / REPORT_HTML}")
+    written = (LEADERBOARD_CSV, REPORT_MD, REPORT_HTML)
+    print(f"\nwrote {', '.join(str(out_dir / name) for name in written)}")
 
 
 if __name__ == "__main__":
