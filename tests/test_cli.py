@@ -76,7 +76,19 @@ def test_unknown_group_option_lists_the_valid_ones(tmp_path: Path) -> None:
     assert not (tmp_path / "experiments").exists()  # refused before anything is written
 
 
+def _clean_source(tmp_path: Path) -> Path:
+    """The project's sources without build leftovers: setuptools reuses a stale build/, so
+    a removed module could still ship from the working tree."""
+    import shutil
+
+    leftovers = ("build", "dist", "*.egg-info", ".venv*", "experiments", ".git", "__pycache__")
+    copy = tmp_path / "source"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*leftovers))
+    return copy
+
+
 def test_wheel_ships_the_config_tree_and_runs_from_any_directory(tmp_path: Path) -> None:
+    source = _clean_source(tmp_path)
     built = subprocess.run(
         [
             sys.executable,
@@ -87,7 +99,7 @@ def test_wheel_ships_the_config_tree_and_runs_from_any_directory(tmp_path: Path)
             "--no-build-isolation",
             "-w",
             str(tmp_path / "dist"),
-            str(ROOT),
+            str(source),
         ],
         capture_output=True,
         text=True,
@@ -98,6 +110,18 @@ def test_wheel_ships_the_config_tree_and_runs_from_any_directory(tmp_path: Path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "ftlab/conf/config.yaml" in names and "ftlab/conf/task/sentiment.yaml" in names
     assert "ftlab/metrics/modules/f1/f1.py" in names
+    # exactly the source tree's modules and configs: none missing (a package left out of
+    # pyproject's list), none extra (a stale one)
+    modules = {
+        "ftlab/" + str(p.relative_to(source / "src/ftlab"))
+        for p in (source / "src/ftlab").rglob("*.py")
+    }
+    configs = {
+        "ftlab/conf/" + str(p.relative_to(source / "conf"))
+        for p in (source / "conf").rglob("*.yaml")
+    }
+    assert {n for n in names if n.endswith(".py") and not n.startswith("ftlab/conf/")} == modules
+    assert {n for n in names if n.startswith("ftlab/conf/") and n.endswith(".yaml")} == configs
     target = tmp_path / "site"
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel)],

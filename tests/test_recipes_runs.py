@@ -63,7 +63,12 @@ def test_lora_run_records_its_trainable_parameters(lora_run: Path) -> None:
     params = read_json(lora_run / "params.json")
     assert params["trainable_parameters"] == expected
     train = read_json(lora_run / "metrics.json")["train"]
-    assert train["peak_rss_mib"] > 100  # torch alone takes more
+    # the run trained in this process: its peak is at most this process's peak so far, and
+    # above what Python with torch and transformers imported holds (a unit slip fails)
+    import resource
+
+    so_far = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert 250 < train["peak_rss_mib"] <= so_far + 0.1
 
 
 def test_lora_adapter_and_merged_model_reproduce_the_trained_predictions(lora_run: Path) -> None:
