@@ -171,3 +171,36 @@ def test_secrets_are_redacted() -> None:
     assert clean["logger"]["api_key"] == "<redacted>"
     assert clean["trainer"]["include_num_input_tokens_seen"] is True
     assert clean["logger"]["project"] == "p"
+
+
+def _presets() -> list[tuple[str, str]]:
+    from ftlab.config.overrides import group_options
+
+    groups = ("optimizer", "scheduler", "hardware", "trainer", "logger", "experiment")
+    return [(group, option) for group in groups for option in group_options(group) or []]
+
+
+# what a GPU preset asks of the machine; on a CPU-only one those are switched off, so every
+# other value of the preset is still checked by TrainingArguments
+_CPU_ONLY = ["hardware.bf16=false", "hardware.tf32=false", "hardware.fp16=false"]
+
+
+@pytest.mark.parametrize(("group", "option"), _presets(), ids=[f"{g}={o}" for g, o in _presets()])
+def test_every_preset_builds_training_arguments(group: str, option: str, tmp_path: Path) -> None:
+    """A bad value in a preset (a misspelt scheduler, an impossible strategy pair) fails
+    here, not in the first run that picks it."""
+    import importlib.util
+
+    import torch
+    from transformers import TrainingArguments
+
+    if option.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        pytest.skip("TrainingArguments loads the deepspeed package for its config")
+    overrides = [f"{group}={option}"]
+    if not torch.cuda.is_available():
+        overrides += _CPU_ONLY
+    cfg = compose_config(overrides)
+    args = TrainingArguments(**training_arguments_kwargs(cfg, tmp_path))
+    assert args.output_dir == str(tmp_path)
+    if group == "scheduler":  # the preset's value reached the Trainer
+        assert str(args.lr_scheduler_type.value) == cfg.scheduler.lr_scheduler_type
