@@ -290,3 +290,40 @@ def test_misspelt_recipe_training_keys_name_the_closest() -> None:
 
     with pytest.raises(FtlabError, match=r"did you mean 'optimizer\.layerwise_lr_decay'"):
         normalize_overrides(["optimizer.layerwise_lr_decy=0.9"])
+
+
+def test_fgm_alone_perturbs_the_embeddings_along_the_gradient(tiny_model_dir: Path) -> None:
+    """Without augmentation or anything else: the attack pass sees embedding outputs moved
+    by exactly epsilon (per example) along the clean gradient, raising the loss; outside
+    the two passes the model is untouched."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from ftlab.recipes.adversarial import FGM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    model.eval()  # no dropout: the passes differ only by the perturbation
+    batch = tokenizer(["What is a star ?", "Who wrote Hamlet ?"], padding=True, return_tensors="pt")
+    labels = torch.tensor([0, 1])
+    fgm = FGM(model, epsilon=0.5)
+    with fgm.clean():
+        clean = model(**batch, labels=labels).loss
+        clean.backward()
+        gradient = fgm._output.grad.clone()
+    with fgm.attack():
+        attacked = model(**batch, labels=labels).loss
+    plain = model(**batch, labels=labels).loss  # neither pass: the hook does nothing
+    # registered after FGM's hook, this one sees what the encoder receives
+    hooked: list[torch.Tensor] = []
+    model.get_input_embeddings().register_forward_hook(lambda m, i, o: hooked.append(o.detach()))
+    with fgm.clean():
+        model(**batch, labels=labels).loss.backward()
+    with fgm.attack():
+        model(**batch, labels=labels)
+    shift = hooked[1] - hooked[0]
+    norms = shift.flatten(1).norm(dim=1)
+    assert torch.allclose(norms, torch.full_like(norms, 0.5), atol=1e-4)
+    cosine = torch.nn.functional.cosine_similarity(shift.flatten(1), gradient.flatten(1))
+    assert (cosine > 0.99).all()
+    assert attacked > clean  # uphill: the perturbation raises the loss
+    assert torch.allclose(plain, clean)  # and leaves the model as it was
