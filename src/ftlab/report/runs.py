@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from ftlab.config.flatten import flatten
 from ftlab.records import CONFIG_FILE, ENV_FILE, METRICS_FILE, STATUS_FILE, TRAIN_LOG_FILE
 
 # Config keys that never change a result: where a run is written, how it is displayed, and
@@ -44,14 +45,9 @@ class Run:
         return bool(self.config.get("trainer.greater_is_better", True))
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists become strings so they can be compared and grouped."""
-    if isinstance(node, dict):
-        flat: dict[str, Any] = {}
-        for key, value in node.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: str(node) if isinstance(node, list) else node}
+def _flatten(node: Any) -> dict[str, Any]:
+    """Dotted keys; lists become strings so they can be compared and grouped."""
+    return {k: str(v) if isinstance(v, list) else v for k, v in flatten(node).items()}
 
 
 def _read_json(path: Path, default: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ftlab.config.flatten import flatten
 from ftlab.config.paths import resolve_path
 from ftlab.config.secrets import redacted_container
 from ftlab.records import read_json, run_name, write_json
@@ -40,16 +41,6 @@ def tracking_uri(cfg: DictConfig) -> str | None:
 def _local_store(cfg: DictConfig) -> Path:
     """The SQLite store in output_root (no server); its artifacts go beside it."""
     return Path(resolve_path(str(cfg.output_root))).resolve() / STORE
-
-
-def flat_params(node: Any, prefix: str = "") -> dict[str, str]:
-    """{"a": {"b": 1}} -> {"a.b": "1"}: MLflow params are flat strings."""
-    if isinstance(node, dict):
-        flat: dict[str, str] = {}
-        for key, value in node.items():
-            flat.update(flat_params(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: str(node)}
 
 
 def _experiment_id(mlflow: Any, name: str, local_store: Path | None) -> str:
@@ -88,7 +79,7 @@ def mlflow_run(
             run_name=run_name(run_dir),
             tags=_tags(context, run_dir),
         )
-        params = flat_params(redacted_container(cfg))
+        params = {key: str(value) for key, value in flatten(redacted_container(cfg)).items()}
         for start in range(0, len(params), 100):  # MLflow's batch limit
             mlflow.log_params(dict(list(params.items())[start : start + 100]))
         write_json(saved, {"tracking_uri": uri, "run_id": run.info.run_id})
