@@ -1,5 +1,7 @@
 """Text augmentation for classification training data: random word deletion and swaps (the
-two label-preserving operations of EDA, Wei & Zou, 2019).
+two label-preserving operations of EDA, Wei & Zou, 2019). A word is what the text's spaces
+separate, and each CJK ideograph on its own (ftlab/data/words.py), so Chinese text changes
+character by character.
 
 `task.augment=delete|swap|[delete,swap]` adds `task.augment_copies` changed copies of each
 training text (the originals stay); each word is deleted with probability `augment_rate`,
@@ -13,6 +15,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ftlab.data.words import join, units
 from ftlab.errors import FtlabError
 
 OPERATIONS = ("delete", "swap")
@@ -40,7 +43,8 @@ def check_augment(augment: Any, rate: Any, copies: Any) -> None:
 
 
 def augment_text(text: str, ops: list[str], rate: float, rng: random.Random) -> str:
-    words = text.split()
+    # text without spaces (Chinese) changes character by character, not as one "word"
+    words = units(text)
     if "delete" in ops and len(words) > 1:
         kept = [w for w in words if rng.random() >= rate]
         words = kept or [rng.choice(words)]  # never an empty text
@@ -48,7 +52,7 @@ def augment_text(text: str, ops: list[str], rate: float, rng: random.Random) -> 
         for _ in range(max(1, round(rate * len(words)))):
             i, j = rng.sample(range(len(words)), 2)
             words[i], words[j] = words[j], words[i]
-    return " ".join(words)
+    return join(words)
 
 
 def augment_dataset(

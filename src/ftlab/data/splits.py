@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 
 from datasets import DatasetDict
@@ -74,3 +75,36 @@ def subsample(
             if max_eval_samples < len(result[name]):
                 result[name] = result[name].shuffle(seed=seed).select(range(max_eval_samples))
     return result
+
+
+def group_split(
+    labels: list[str], groups: list[str], percentage: float, seed: int
+) -> dict[str, list[int]]:
+    """Row indices of train / validation / test with every group (a law, a document) in one
+    split only, each split holding about `percentage`% of every label's rows (validation and
+    test each; the rest is train). Each group must carry one label.
+
+    Per label, groups go largest first (ties in a `seed`-shuffled order) to the split
+    furthest below its share. sklearn's StratifiedGroupKFold makes equal folds instead:
+    with a few very large groups (one code of 1,260 articles) a 10% fold is one law, and
+    a label with fewer groups than folds misses from the folds used as validation or test.
+    """
+    shares = {"train": 1 - 2 * percentage / 100, "validation": percentage / 100}
+    shares["test"] = shares["validation"]
+    members: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    order = list(members)
+    random.Random(seed).shuffle(order)
+    by_label: dict[str, list[str]] = {}
+    for group in order:
+        by_label.setdefault(labels[members[group][0]], []).append(group)
+    result: dict[str, list[int]] = {name: [] for name in shares}
+    for label_groups in by_label.values():
+        total = sum(len(members[g]) for g in label_groups)
+        filled = dict.fromkeys(shares, 0)
+        for group in sorted(label_groups, key=lambda g: -len(members[g])):  # stable: ties shuffled
+            split = max(shares, key=lambda s: shares[s] * total - filled[s])
+            filled[split] += len(members[group])
+            result[split].extend(members[group])
+    return {name: sorted(indices) for name, indices in result.items()}

@@ -13,14 +13,14 @@ IGNORE = -100
 OUTSIDE = "O"
 
 
-def continuation_ids(label_list: Sequence[str]) -> dict[int, int]:
+def continuation_ids(label_list: Sequence[str], inside: str = "I") -> dict[int, int]:
     """For `label_all_tokens`: the id a piece after a word's first one gets, where it
-    differs (B-X becomes I-X: the entity goes on, it does not start again)."""
+    differs (B-X becomes I-X, or BMES's M-X: the entity goes on, it does not start again)."""
     ids = {label: i for i, label in enumerate(label_list)}
     return {
-        i: ids["I-" + label[2:]]
+        i: ids[f"{inside}-{label[2:]}"]
         for i, label in enumerate(label_list)
-        if label.startswith("B-") and "I-" + label[2:] in ids
+        if label.startswith("B-") and f"{inside}-{label[2:]}" in ids
     }
 
 

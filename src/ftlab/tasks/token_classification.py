@@ -10,8 +10,7 @@ token_classification.yaml beside this file.
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,10 +20,12 @@ from datasets import Dataset, DatasetDict
 from ftlab.data.cache import cached_map
 from ftlab.data.conll import CONLL_SUFFIXES, read_conll
 from ftlab.data.sources import read_table_file
+from ftlab.data.words import tokenizer_spans
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.records import write_json
 from ftlab.tasks import labels as tag_labels
+from ftlab.tasks import tag_schemes
 from ftlab.tasks.alignment import (
     IGNORE,
     OUTSIDE,
@@ -46,15 +47,14 @@ TRUNCATION_FILE = "truncation.json"
 # a per-sentence count that tokenize() sums and drops (kept in the cached data so a cache
 # hit still knows what truncation cut)
 _TRUNCATED = "ftlab_truncated_words"
-# ftlab.predict's raw-text column, and how words are found where a tokenizer has no
-# pre-tokenizer to split them
+# ftlab.predict's raw-text column
 TEXT_COLUMN = "text"
-_WORD = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclass
 class TokenClassificationTask(Task):
-    """Word-level tags (BIO / IOB2: B-PER, I-PER, O ...), scored per entity with seqeval."""
+    """Word-level tags (IOB2: B-PER, I-PER, O; or IOB1, IOE1/2, IOBES, BMES, BILOU), scored
+    per entity with seqeval and predicted in the data's own scheme."""
 
     tokens_column: str = "tokens"
     tags_column: str = "ner_tags"
@@ -63,10 +63,13 @@ class TokenClassificationTask(Task):
     labels: list[str | int] | None = None  # numbers are label names too (0, 1)
     label_all_tokens: bool = False
     seqeval_mode: str = "default"
-    seqeval_scheme: str = "IOB2"
+    # the data's scheme: auto (detected from the training tags) or one of tag_schemes.SCHEMES
+    tag_scheme: str = "auto"
     main_metric: str = "f1"
     # "balanced" or one weight per tag: weights the loss (ftlab/tasks/loss.py)
     class_weights: str | list[float] | None = None
+    # the scheme `tag_scheme` resolves to, set by prepare() (a saved run: from its tags)
+    scheme: str = field(init=False, default="")
 
     model_class: ClassVar[str] = "AutoModelForTokenClassification"
     peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
@@ -82,6 +85,7 @@ class TokenClassificationTask(Task):
                 f"task.seqeval_mode must be one of {', '.join(SEQEVAL_MODES)}, "
                 f"got '{self.seqeval_mode}'"
             )
+        tag_schemes.check_scheme(self.tag_scheme)
 
     @classmethod
     def known_metric(cls, metric: str) -> bool:
@@ -115,7 +119,15 @@ class TokenClassificationTask(Task):
         # a sentence's tags are a list per row, like a multi-label row's labels
         self.label_list = tag_labels.label_names(splits, self.tags_column, True, self.labels)
         tag_labels.check_known(splits, self.tags_column, True, self.label_list)
+        train_tags = tag_labels.as_names(splits["train"], self.tags_column, True)
+        self.scheme = tag_schemes.resolve(self.tag_scheme, self.label_list, train_tags)
+        log.info("tag scheme %s (task.tag_scheme=%s)", self.scheme, self.tag_scheme)
         return self.cut_to_size(splits)
+
+    def resolved_scheme(self, sequences: list[list[str]] | None = None) -> str:
+        """The data's scheme: prepare()'s, else (a saved run) from the labels and the
+        `sequences` of tags at hand."""
+        return self.scheme or tag_schemes.resolve(self.tag_scheme, self.label_list, sequences)
 
     def check_split(self, split_name: str, split: Dataset) -> None:
         """Each row holds a list of string tokens and a list of tags."""
@@ -182,7 +194,8 @@ class TokenClassificationTask(Task):
 
             return encode
 
-        continuation = continuation_ids(self.label_list) if self.label_all_tokens else None
+        inside = tag_schemes.inside_letter(self.resolved_scheme())
+        continuation = continuation_ids(self.label_list, inside) if self.label_all_tokens else None
         train = DatasetDict({"train": splits["train"]})
         evaluation = DatasetDict({k: v for k, v in splits.items() if k != "train"})
         tokenized = {
@@ -230,14 +243,18 @@ class TokenClassificationTask(Task):
         return probabilities.argmax(axis=-1), probabilities
 
     def seqeval(self, predictions: list[list[str]], references: list[list[str]]) -> dict:
-        """The seqeval module's full report, in `seqeval_mode` (strict: `seqeval_scheme`)."""
+        """The seqeval module's full report, in `seqeval_mode` (strict: the data's scheme's
+        rules), with the tags in letters seqeval knows."""
+        scheme = self.resolved_scheme(references)
         options = (
-            {"mode": "strict", "scheme": self.seqeval_scheme}
+            {"mode": "strict", "scheme": tag_schemes.seqeval_scheme(scheme)}
             if self.seqeval_mode == "strict"
             else {}
         )
         return load_metric("seqeval").compute(
-            predictions=predictions, references=references, **options
+            predictions=tag_schemes.as_seqeval(predictions, scheme),
+            references=tag_schemes.as_seqeval(references, scheme),
+            **options,
         )
 
     def compute_metrics(self, eval_prediction: Any) -> dict[str, float]:
@@ -291,14 +308,15 @@ class TokenClassificationTask(Task):
 
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         """Rows with a word list (the tokens column) or raw text (`text`, split into words
-        the way the model's own pre-tokenizer splits text), and each word's character span."""
+        the way the model's own pre-tokenizer splits text, each CJK character a word), and
+        each word's character span in the text."""
         if self.tokens_column in rows.column_names:
             words = [list(map(str, w)) for w in rows[self.tokens_column]]
             texts = [" ".join(w) for w in words]
             offsets = [_joined_offsets(w) for w in words]
         elif TEXT_COLUMN in rows.column_names:
             texts = [str(t) for t in rows[TEXT_COLUMN]]
-            offsets = [_split_words(t, tokenizer) for t in texts]
+            offsets = [tokenizer_spans(t, tokenizer) for t in texts]
             words = [[texts[i][s:e] for s, e in spans] for i, spans in enumerate(offsets)]
         else:
             raise FtlabError(
@@ -333,14 +351,14 @@ class TokenClassificationTask(Task):
     def prediction_records(
         self, inputs: Dataset, outputs: list[np.ndarray], tokenizer: Any
     ) -> list[dict]:
-        """Text, words, tags, and the entities with character offsets and a score."""
-        from seqeval.metrics.sequence_labeling import get_entities
-
+        """Text, words, tags (the data's scheme), and the entities with character offsets
+        and a score."""
+        scheme = self.resolved_scheme()
         rows = []
         for row, tags, p in zip(inputs, self._tags(outputs), outputs, strict=True):
             text, offsets = row[TEXT_COLUMN], row["offsets"]
             entities = []
-            for entity_type, first, last in get_entities(tags):
+            for entity_type, first, last in tag_schemes.entity_spans(tags, scheme):
                 start, end = offsets[first][0], offsets[last][1]
                 entities.append(
                     {
@@ -376,19 +394,4 @@ def _joined_offsets(words: list[str]) -> list[list[int]]:
     for word in words:
         spans.append([start, start + len(word)])
         start += len(word) + 1
-    return spans
-
-
-def _split_words(text: str, tokenizer: Any) -> list[list[int]]:
-    """Word spans in `text`, split the way the model's fast tokenizer pre-splits text."""
-    pre_tokenizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
-    if pre_tokenizer is None:
-        return [[m.start(), m.end()] for m in _WORD.finditer(text)]
-    spans = []
-    for _, (start, end) in pre_tokenizer.pre_tokenize_str(text):
-        # a marker-style pre-tokenizer (SentencePiece's ▁) may count the space in the span
-        while start < end and text[start].isspace():
-            start += 1
-        if start < end:
-            spans.append([start, end])
     return spans
