@@ -332,7 +332,7 @@ def test_predict_input_that_is_not_utf8_or_not_text_is_one_line(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["task.threshold=abc"], "task.threshold must be a number, got 'abc'"),
+        (["task.threshold=abc"], "task.threshold must be a probability or 'tune', got 'abc'"),
         (["task.max_seq_length=abc"], "task.max_seq_length must be a whole number, got 'abc'"),
         (["task.multi_label=yes"], "task.multi_label must be true or false, got 'yes'"),
         (["model.trust_remote_code=maybe"], "model.trust_remote_code must be true or false"),
