@@ -16,7 +16,7 @@ from ftlab.errors import FtlabError
 from ftlab.records import read_json
 from ftlab.tasks.chunks import aggregate, first_of_each
 
-LONG = ["task=legal_cls", "task.max_seq_length=32", "task.labels=[alpha,omega]"]
+LONG = ["task=legal_cls", "task.max_seq_length=32", "task.labels=[dog,king]"]
 TRAIN = ["trainer.num_train_epochs=3", "optimizer.learning_rate=3e-3"]
 
 
@@ -31,15 +31,16 @@ def test_chunk_logits_aggregate_per_document_in_document_order() -> None:
 @pytest.fixture(scope="module")
 def long_files(tmp_path_factory: pytest.TempPathFactory, trec_rows: list) -> dict[str, Path]:
     """Documents of ~90 words of real TREC questions whose label shows only at the end
-    (`... alpha alpha alpha` or `... omega omega omega`): past the first 32 tokens."""
+    (`... dog dog ...` or `... king king ...`, ten times: words the tiny vocabulary holds whole and
+    the questions seldom use): past the first 32 tokens."""
     directory = tmp_path_factory.mktemp("long")
     rng = np.random.default_rng(0)
     texts = [row["text"] for row in trec_rows]
     docs = []
     for i in range(420):
-        label = ["alpha", "omega"][i % 2]
+        label = ["dog", "king"][i % 2]
         filler = " ".join(texts[j] for j in rng.choice(len(texts), 8, replace=False))
-        docs.append({"text": f"{filler} {' '.join([label] * 3)}", "label": label})
+        docs.append({"text": f"{filler} {' '.join([label] * 10)}", "label": label})
     return {
         "train": write_jsonl(directory / "train.jsonl", docs[:300]),
         "validation": write_jsonl(directory / "validation.jsonl", docs[300:360]),
