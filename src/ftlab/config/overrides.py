@@ -5,9 +5,9 @@ Two things Hydra cannot do on its own:
   settable as `trainer.gradient_checkpointing=true`, without Hydra's `+` prefix;
 - a misspelt key must fail with the closest valid key named, not with a struct error.
 So `group.key=value` for the TrainingArguments groups is checked here and rewritten to
-Hydra's `++group.key=value` (set or add). Task, model, peft and adapt keys are rewritten the same
-way and checked after composition, where the task's kind (and so its valid keys) and the
-peft method and adapt stage are known.
+Hydra's `++group.key=value` (set or add). Task, model (with `model.config.<field>`), peft,
+adapt and distill keys are rewritten the same way and checked after composition, where the
+task's kind (and so its valid keys), the peft method and the adapt stage are known.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from ftlab.config.fields import TRAINING_ARGS_GROUPS, check_key
 from ftlab.errors import FtlabError, did_you_mean
 
 _OVERRIDE = re.compile(
-    r"^(?P<prefix>\+\+|\+|~)?(?P<group>[A-Za-z_]\w*)\.(?P<key>[A-Za-z_]\w*)(?P<rest>=.*)?$", re.S
+    r"^(?P<prefix>\+\+|\+|~)?(?P<group>[A-Za-z_]\w*)\.(?P<key>[A-Za-z_][\w.]*)(?P<rest>=.*)?$",
+    re.S,
 )
-_LATE_CHECKED_GROUPS = ("task", "model", "peft", "adapt")
+# `model.config.hidden_dropout_prob=0.2` sets a field of the model's own config (dotted)
+_LATE_CHECKED_GROUPS = ("task", "model", "peft", "adapt", "distill")
 
 
 def normalize_overrides(args: list[str]) -> list[str]:
@@ -73,7 +75,7 @@ def _normalize(arg: str) -> str:
     if prefix == "~":
         return arg
     if group in TRAINING_ARGS_GROUPS:
-        check_key(group, key)
+        check_key(group, key.split(".")[0])
     elif group not in _LATE_CHECKED_GROUPS:
         return arg
     return f"++{group}.{key}{match['rest']}"

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Mapping
 import typing
 from typing import Any
 
 from ftlab.errors import FtlabError
 
-_NAMES = {str: "a string", bool: "true or false", int: "a whole number", float: "a number"}
+_NAMES = {
+    str: "a string",
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    dict: "a mapping of keys to values",
+}
 
 
 def matches(value: Any, hint: Any) -> bool:
@@ -26,7 +33,7 @@ def matches(value: Any, hint: Any) -> bool:
     if origin in (list, tuple):
         return isinstance(value, (list, tuple)) and all(matches(v, args[0]) for v in value)
     if origin is dict or hint is dict:
-        return isinstance(value, dict)
+        return isinstance(value, Mapping)  # a DictConfig too
     if hint is bool:
         return isinstance(value, bool)
     if hint in (int, float):  # a bool is an int to Python, never to a user

@@ -31,6 +31,9 @@ MODEL_KEYS: dict[str, Any] = {
     # what stays fixed in training (ftlab/recipes/freezing.py)
     "freeze": str | None,
     "freeze_layers": int | None,
+    # fields of the model's own config (`model.config.hidden_dropout_prob=0.2`), checked
+    # against its config class once that is known (ftlab/training/models.py)
+    "config": dict | None,
 }
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ftlab.config.paths import is_package_path, resolve_path
-from ftlab.errors import FtlabError
+from ftlab.config.types import check_value
+from ftlab.errors import FtlabError, did_you_mean
 
 # Tokenizers without a real limit report this sentinel as model_max_length.
 _NO_LIMIT = 10**9
@@ -64,6 +65,60 @@ def resolve_model_source(model: DictConfig) -> str:
     return name
 
 
+# config fields the task sets from its labels: `model.config` must not change them
+_TASK_OWNED = ("num_labels", "id2label", "label2id", "problem_type", "architectures")
+
+
+def config_overrides(model: DictConfig) -> dict[str, Any]:
+    """`model.config.<field>=value`: fields of the model's own config, e.g. dropout."""
+    overrides = model.get("config") or {}
+    if isinstance(overrides, DictConfig):
+        overrides = OmegaConf.to_container(overrides, resolve=True)
+    return dict(overrides)
+
+
+def load_model_config(source: str, model: DictConfig) -> Any:
+    """The checkpoint's config with `model.config` applied, each field checked against the
+    config class before any weights load (a misspelt field names the closest one)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source, revision=model.get("revision"))
+    fields = set(config.to_dict()) | set(getattr(config, "attribute_map", {}))
+    for key, value in config_overrides(model).items():
+        if key in _TASK_OWNED:
+            raise FtlabError(
+                f"model.config.{key} is set by the task from its labels; "
+                "change the task's labels instead"
+            )
+        if key not in fields:
+            raise FtlabError(
+                f"model.config.{key}: {type(config).__name__} has no such field; "
+                f"{did_you_mean(key, sorted(fields))}"
+            )
+        current = getattr(config, key)
+        if isinstance(current, bool):
+            check_value(f"model.config.{key}", value, bool)
+        elif isinstance(current, int) and key.startswith("num_"):
+            check_value(f"model.config.{key}", value, int)
+            if value < 1:
+                raise FtlabError(f"model.config.{key} must be at least 1, got {value!r}")
+        elif "dropout" in key and (value is not None or current is not None):
+            check_value(f"model.config.{key}", value, float)
+            if not 0 <= value < 1:
+                raise FtlabError(f"model.config.{key} must be between 0 and 1, got {value!r}")
+        layers = getattr(config, "num_hidden_layers", None)
+        if key == "num_hidden_layers" and isinstance(layers, int) and value > layers:
+            log.warning(
+                "model.config.num_hidden_layers=%d: the checkpoint has %d layers; the other "
+                "%d start from scratch",
+                value,
+                layers,
+                value - layers,
+            )
+        setattr(config, key, value)
+    return config
+
+
 def load_tokenizer(source: str, model: DictConfig) -> Any:
     from transformers import AutoTokenizer
 
@@ -96,6 +151,9 @@ def load_model(source: str, model: DictConfig, model_class: str, **task_kwargs: 
         ignore_mismatched_sizes=bool(model.ignore_mismatched_sizes),
         use_safetensors=safetensors_only or None,
         output_loading_info=True,
+        # `model.config` fields (checked by load_model_config); fewer layers than the
+        # checkpoint's keep its lowest ones
+        **config_overrides(model),
         **task_kwargs,
     )
     new = sorted({key.rsplit(".", 1)[0] for key in info.get("missing_keys") or []})

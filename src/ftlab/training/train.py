@@ -31,6 +31,7 @@ from ftlab.tasks.outputs import first_output
 from ftlab.training.models import (
     check_model_fits,
     load_model,
+    load_model_config,
     load_tokenizer,
     resolve_model_source,
 )
@@ -94,13 +95,12 @@ def model_source(cfg: DictConfig, run_dir: Path) -> str:
 
 def _prepare_data(task: Any, source: str, cfg: DictConfig) -> tuple[Any, Any, Any]:
     """The raw splits, the tokenizer (checked against the task) and the tokenized splits."""
-    from transformers import AutoConfig
-
-    with boundary("reading the data", "check the task's data files and columns"):
-        raw = task.prepare()
+    # the model's config first: a misspelt model.config field stops before the data loads
     with boundary(f"loading the tokenizer of '{source}'", "check model.name_or_path"):
         tokenizer = load_tokenizer(source, cfg.model)
-        model_config = AutoConfig.from_pretrained(source, revision=cfg.model.get("revision"))
+        model_config = load_model_config(source, cfg.model)
+    with boundary("reading the data", "check the task's data files and columns"):
+        raw = task.prepare()
     check_model_fits(source, model_config, tokenizer, task, bool(cfg.model.ignore_mismatched_sizes))
     with boundary("tokenizing the data"):
         tokenized = task.tokenize(raw, tokenizer)
