@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Mapping
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from ftlab.errors import FtlabError
