@@ -44,6 +44,7 @@ _FINE_TUNING_ONLY = {
     "model": ("freeze", "freeze_layers"),
     "optimizer": ("layerwise_lr_decay", "head_learning_rate"),
     "trainer": ("early_stopping_patience", "adversarial"),
+    "distill": ("teacher",),  # a teacher of the fine-tuned task, not of masked-LM training
 }
 
 
@@ -112,7 +113,7 @@ def stage_config(cfg: DictConfig) -> DictConfig:
     values.update(task=task, adapt={"kind": "none"}, peft={"method": "none"})
     for group, keys in _FINE_TUNING_ONLY.items():
         for key in keys:
-            if key in values[group]:
+            if key in values.get(group, {}):
                 values[group][key] = None
     values["optimizer"]["learning_rate"] = adapt["learning_rate"]
     tracker = values.get("logger", {}).get("mlflow")

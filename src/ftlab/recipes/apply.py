@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from ftlab.recipes import adapters
+from ftlab.recipes import adapters, distill
 from ftlab.recipes.adversarial import FGM
 from ftlab.recipes.body import count_parameters
 from ftlab.recipes.freezing import freeze
@@ -41,11 +41,14 @@ def record_parameters(model: Any, run_dir: Path, main_process: bool) -> dict[str
     return counts
 
 
-def trainer_options(cfg: DictConfig, model: Any) -> dict[str, Any]:
-    """RecipeTrainer's keyword arguments: layer-wise learning rates and FGM."""
+def trainer_options(cfg: DictConfig, model: Any, task: Any) -> dict[str, Any]:
+    """RecipeTrainer's keyword arguments: layer-wise learning rates, FGM, distillation."""
     decay = cfg.optimizer.get("layerwise_lr_decay")
     head = cfg.optimizer.get("head_learning_rate")
-    options: dict[str, Any] = {"layerwise_lr": (decay, head) if decay or head else None}
+    options: dict[str, Any] = {
+        "layerwise_lr": (decay, head) if decay or head else None,
+        "distiller": distill.distiller(cfg, task),
+    }
     if cfg.trainer.get("adversarial") == "fgm":
         options["fgm"] = FGM(model, float(cfg.trainer.adversarial_epsilon))
     return options

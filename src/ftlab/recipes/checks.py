@@ -1,5 +1,5 @@
-"""The recipe keys' own checks (peft, freezing, layer-wise learning rates, FGM), run before
-anything loads."""
+"""The recipe keys' own checks (peft, freezing, layer-wise learning rates, FGM,
+distillation), run before anything loads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from ftlab.errors import FtlabError, did_you_mean
 from ftlab.recipes import adapters
 from ftlab.recipes.adversarial import check_adversarial
+from ftlab.recipes.distill import check_distill
 from ftlab.recipes.freezing import check_freeze
 from ftlab.recipes.optim import check_lr_settings
 
@@ -23,6 +24,7 @@ def check_recipes(cfg: DictConfig, task: Any) -> None:
     )
     if cfg.trainer.get("adversarial"):
         check_adversarial(cfg.trainer.adversarial, cfg.trainer.get("adversarial_epsilon"))
+    check_distill(cfg, task)
 
 
 def _check_peft(cfg: DictConfig, task: Any) -> None:

@@ -1,10 +1,13 @@
-"""The Hugging Face `Trainer`, with the two recipes that change its step or its optimizer.
+"""The Hugging Face `Trainer`, with the recipes that change its step, loss or optimizer.
 
 Layer-wise learning rates hand their parameter groups to the Trainer's own
 `create_optimizer` (through `optimizer_cls_and_kwargs`, whose `params` it uses in place of
 its default groups), so `optimizer.optim` still picks the optimizer class. FGM runs the
 Trainer's own `training_step` twice per batch (clean, then perturbed), so loss scaling for
 gradient accumulation, mixed precision and distributed backward stay the Trainer's.
+Distillation adds the teacher term to the loss `compute_loss` returns, on the scale the
+Trainer expects of that loss (a batch mean, or normalised over the accumulated batch when
+a `compute_loss_func` is set), and logs it as `distill_loss`.
 """
 
 from __future__ import annotations
@@ -14,21 +17,63 @@ from typing import Any
 from transformers import Trainer
 
 from ftlab.recipes.adversarial import FGM
+from ftlab.recipes.distill import TEACHER_COLUMN, Distiller
 from ftlab.recipes.optim import layerwise_groups
 
 
 class RecipeTrainer(Trainer):
-    """`Trainer` plus `layerwise_lr` ((decay, head learning rate), or None) and `fgm`."""
+    """`Trainer` plus `layerwise_lr` ((decay, head learning rate), or None), `fgm` and
+    `distiller` (the teacher term, over batches that carry the teacher's logits)."""
 
     def __init__(
         self,
         *args: Any,
         layerwise_lr: tuple[float | None, float | None] | None = None,
         fgm: FGM | None = None,
+        distiller: Distiller | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.layerwise_lr, self.fgm = layerwise_lr, fgm
+        self.layerwise_lr, self.fgm, self.distiller = layerwise_lr, fgm, distiller
+        self._distill_terms: list[float] = []
+
+    def _set_signature_columns_if_needed(self) -> None:
+        # the teacher's logits are no model input, but the batches must keep them
+        super()._set_signature_columns_if_needed()
+        if self.distiller is not None and TEACHER_COLUMN not in self._signature_columns:
+            self._signature_columns.append(TEACHER_COLUMN)
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        inputs = dict(inputs)  # FGM passes the same batch twice
+        teacher = inputs.pop(TEACHER_COLUMN, None)
+        if self.distiller is None or teacher is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.get("labels")
+        loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+        total, count = self.distiller.divergence(outputs["logits"], teacher, labels)
+        if self.compute_loss_func is not None and num_items_in_batch is not None:
+            term = total / num_items_in_batch  # as the compute_loss_func's sum / count
+            if self.args.average_tokens_across_devices:
+                term = term * self.accelerator.num_processes
+        else:
+            term = total / count.clamp(min=1)
+        if model.training:
+            self._distill_terms.append(float(total.detach() / count.clamp(min=1)))
+        alpha = self.distiller.alpha
+        loss = alpha * loss + (1 - alpha) * term
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._distill_terms:  # the mean teacher term since the last log
+            logs["distill_loss"] = round(sum(self._distill_terms) / len(self._distill_terms), 4)
+            self._distill_terms.clear()
+        super().log(logs, start_time)
 
     def create_optimizer(self, model: Any = None) -> Any:
         if self.optimizer is None and self.layerwise_lr is not None:

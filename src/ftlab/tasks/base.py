@@ -175,6 +175,12 @@ class Task(ABC):
         """A loss for the Trainer's `compute_loss_func`; None: the model's own."""
         return None
 
+    def soft_targets(self) -> str | None:
+        """How a teacher's logits become soft targets in knowledge distillation (recipes/
+        distill.py): "softmax" (one label per example or token), "sigmoid" (independent
+        labels); None: the kind cannot be distilled."""
+        return None
+
     @abstractmethod
     def compute_metrics(self, eval_prediction: Any) -> dict[str, float]:
         """The Trainer's `compute_metrics` (it prefixes the names: eval_..., test_...)."""

@@ -102,6 +102,9 @@ class SequenceClassificationTask(TextTask):
     def chunked(self) -> bool:
         return self.long_document == "chunks"
 
+    def soft_targets(self) -> str:
+        return "sigmoid" if self.multi_label else "softmax"
+
     def _check_threshold(self) -> None:
         if isinstance(self.threshold, str):
             if self.threshold != TUNE:

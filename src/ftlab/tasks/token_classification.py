@@ -237,6 +237,9 @@ class TokenClassificationTask(Task):
     def loss_function(self, train: Dataset) -> Any:
         return weighted_loss(self.class_weights, train["labels"], self.label_list, False)
 
+    def soft_targets(self) -> str:
+        return "softmax"  # one tag per word piece
+
     def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(tag ids, probabilities) per token."""
         probabilities = softmax(logits)

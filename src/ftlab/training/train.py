@@ -123,7 +123,7 @@ def train(
 
     from transformers import TrainingArguments, set_seed
 
-    from ftlab.recipes import adapters, apply
+    from ftlab.recipes import adapters, apply, distill
     from ftlab.recipes.trainer import RecipeTrainer
     from ftlab.training.callbacks import CheckpointOnSignal, StopOnNonFiniteLoss
 
@@ -164,6 +164,15 @@ def train(
     model.accepts_loss_kwargs = False
     non_finite, on_signal = StopOnNonFiniteLoss(), CheckpointOnSignal()
     mixed = args.bf16 or args.fp16
+    collator = task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None)
+    if distill.teacher_path(cfg) is not None:  # the teacher's logits: once, then cached
+        with boundary("computing the teacher's outputs (distill.teacher)"):
+            splits["train"], record = distill.with_teacher_outputs(
+                cfg, task, tokenizer, splits["train"], args, collator
+            )
+        if args.process_index == 0:
+            write_json(run_dir / distill.DISTILL_FILE, record)
+        collator = distill.WithTeacherOutputs(collator)
     # started before the Trainer, so its W&B / MLflow callbacks log into them (tracking.py)
     with tracked_run(cfg, run_dir, main_process=args.process_index == 0) as trackers:
         with boundary("setting up the Trainer"):
@@ -173,9 +182,7 @@ def train(
                 train_dataset=splits["train"],
                 eval_dataset=splits["validation"],
                 processing_class=tokenizer,
-                data_collator=task.data_collator(
-                    tokenizer, pad_to_multiple_of=8 if mixed else None
-                ),
+                data_collator=collator,
                 compute_metrics=task.compute_metrics,
                 preprocess_logits_for_metrics=task.reduce_logits,
                 compute_loss_func=task.loss_function(splits["train"]),
@@ -185,7 +192,7 @@ def train(
                     non_finite,
                     on_signal,
                 ],
-                **apply.trainer_options(cfg, model),
+                **apply.trainer_options(cfg, model, task),
             )
         log.info(
             "train %d / validation %d / test %d examples, %d outputs; data ready in %.1fs",
