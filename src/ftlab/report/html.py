@@ -6,6 +6,7 @@ Images are base64 data URIs, so the one file can be mailed or attached to CI as 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 from datetime import datetime, timezone
@@ -26,12 +27,37 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+# fonts with CJK glyphs, in order of preference (Debian: fonts-noto-cjk, fonts-wqy-zenhei)
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback")
+_CJK_FILES = ("NotoSansCJK", "wqy-zenhei", "DroidSansFallback")
+
+
+@functools.cache
+def cjk_fonts() -> tuple[str, ...]:
+    """The installed CJK fonts; matplotlib's font list is cached, so a font installed after
+    the cache was built is added from the system's font folders."""
+    from matplotlib import font_manager
+
+    def installed() -> list[str]:
+        names = {font.name for font in font_manager.fontManager.ttflist}
+        return [name for name in CJK_FONTS if name in names]
+
+    if not installed():
+        for path in font_manager.findSystemFonts():
+            if any(part in path for part in _CJK_FILES):
+                font_manager.fontManager.addfont(path)
+    return tuple(installed())
+
+
 def _figure(ncols: int) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on build machines
     import matplotlib.pyplot as plt
 
+    # Latin text in DejaVu Sans, Chinese labels from a CJK font where one is installed
+    # (matplotlib falls back glyph by glyph); without one, CJK shows as boxes, never fails
+    matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans", *cjk_fonts()]
     return plt.subplots(1, ncols, figsize=(6 * ncols, 4), squeeze=False)
 
 
@@ -141,7 +167,7 @@ def sweep_plots(table: pd.DataFrame, settings: list[str]) -> dict[str, str]:
                 ax.set_xticks(list(x), [str(v) for v in stats.index])
             metric = group["metric"].iloc[0]
             ax.set(title=f"{task} / {model}: {metric} vs {setting}", xlabel=setting, ylabel=metric)
-            ax.legend()
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # beside
             images[f"Sweep: {task} / {model}, {setting}"] = _png(fig)
     return images
 
