@@ -275,7 +275,7 @@ def test_augmentation_changes_training_data_only_and_repeats(intent_files: dict)
         (["trainer.adversarial=fgm", "trainer.adversarial_epsilon=0"], "adversarial_epsilon"),
         (["task.class_weight=balanced"], "did you mean 'class_weights'"),
         (["task.class_weights=inverse"], "task.class_weights must be 'balanced' or a list"),
-        (["task.augment=shuffle"], "task.augment must be delete, swap"),
+        (["task.augment=shuffle"], "task.augment must be synonym, delete, swap"),
         (["task.augment=delete", "task.augment_rate=1.5"], "augment_rate must be between"),
     ],
 )

@@ -55,7 +55,7 @@ def tokenizer_spans(text: str, tokenizer: Any) -> list[list[int]]:
 
 
 def units(text: str) -> list[str]:
-    """What augmentation deletes and swaps: whitespace-separated words, and each CJK
+    """What augmentation replaces, deletes and swaps: whitespace-separated words, and each CJK
     ideograph on its own."""
     return [text[start:end] for start, end in spans(text, pre_tokenizer=_WHITESPACE)]
 

@@ -63,7 +63,7 @@ class SequenceClassificationTask(TextTask):
     train_samples_per_class: int | None = None
     # "balanced" or one weight per label: weights the loss (ftlab/tasks/loss.py)
     class_weights: str | list[float] | None = None
-    # training-data augmentation (ftlab/data/augment.py): delete, swap or both
+    # training-data augmentation (ftlab/data/augment.py): synonym, delete, swap or a list
     augment: str | list[str] | None = None
     augment_rate: float = 0.1
     augment_copies: int = 1
