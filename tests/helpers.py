@@ -84,3 +84,22 @@ def tiny_run(run_dir: Path, model_dir: Path, files: dict[str, Path], *overrides:
     cfg = compose_config([*FAST, f"model.name_or_path={model_dir}", *local_data(files), *overrides])
     run_job(cfg, run_dir)
     return run_dir
+
+
+def headless_chromium():
+    """A Selenium driver for Debian's headless Chromium (`apt-get install chromium
+    chromium-driver`); the calling test is skipped where either is missing."""
+    import shutil
+
+    import pytest
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    # the driver's path given: Selenium Manager never looks for one on the network
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(driver))

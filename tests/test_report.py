@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from helpers import compose_config, tiny_run_overrides
+from helpers import compose_config, headless_chromium, tiny_run_overrides
 
 from ftlab.job.lifecycle import run_job
 from ftlab.records import read_json
@@ -149,3 +149,79 @@ def test_two_runs_side_by_side(experiments: Path, tmp_path: Path, capsys) -> Non
     with pytest.raises(SystemExit):
         main([str(a), str(b), str(experiments)])
     assert "two run directories" in capsys.readouterr().err
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["left"] < b["right"] - 1
+        and b["left"] < a["right"] - 1
+        and a["top"] < b["bottom"] - 1
+        and b["top"] < a["bottom"] - 1
+    )
+
+
+def test_the_page_in_a_real_browser_shows_the_leaderboard_and_every_plot(
+    experiments: Path, tmp_path: Path
+) -> None:
+    """What a person sees in headless Chromium: the two configurations' rows, every image
+    decoded with a real size, nothing drawn over anything else, the failed run listed."""
+    from selenium.webdriver.common.by import By
+
+    main([str(experiments), "--out", str(tmp_path)])
+    browser = headless_chromium()
+    try:
+        browser.get((tmp_path / "report.html").as_uri())
+        tables = browser.find_elements(By.TAG_NAME, "table")
+        leaderboard = tables[0].find_elements(By.CSS_SELECTOR, "tbody tr")
+        shown = [row.text for row in leaderboard]
+        assert len(shown) == 2 and all("intent" in row for row in shown), shown
+        assert any("0.001" in row for row in shown) and any("0.003" in row for row in shown)
+        images = browser.find_elements(By.TAG_NAME, "img")
+        assert len(images) >= 3  # learning curves, the sweep, the best run's panels
+        sizes = [
+            browser.execute_script("return [arguments[0].complete, arguments[0].naturalWidth]", i)
+            for i in images
+        ]
+        assert all(done and width > 100 for done, width in sizes), sizes
+        boxes = [
+            browser.execute_script("return arguments[0].getBoundingClientRect().toJSON()", e)
+            for e in [*images, *tables]
+        ]
+        assert all(box["width"] > 50 and box["height"] > 20 for box in boxes)
+        for i, a in enumerate(boxes):
+            assert not any(_overlap(a, b) for b in boxes[i + 1 :]), a
+        assert "no such file" in browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        browser.quit()
+
+
+def test_chinese_labels_are_drawn_with_a_cjk_font() -> None:
+    import io
+    import warnings
+
+    import numpy as np
+
+    from ftlab.report import html
+
+    if not html.cjk_fonts():
+        pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
+    labels, counts = ["民事", "刑事", "行政"], np.array([[3, 1, 0], [0, 2, 1], [1, 0, 4]])
+
+    def missing_glyphs(draw) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            draw()
+        return [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+    def latin_only() -> None:  # negative control: the default font has no CJK glyphs
+        import matplotlib.pyplot as plt
+
+        with plt.rc_context({"font.family": ["DejaVu Sans"]}):
+            fig, ax = plt.subplots()
+            ax.set_title("测试 " + " ".join(labels))
+            fig.savefig(io.BytesIO(), format="png")
+            plt.close(fig)
+
+    html.confusion_image(labels, counts, "warm-up")  # selects the backend and fonts
+    assert missing_glyphs(latin_only)
+    assert not missing_glyphs(lambda: html.confusion_image(labels, counts, "测试 混淆矩阵"))

@@ -56,8 +56,9 @@ def _figure(ncols: int) -> tuple[Any, Any]:
     import matplotlib.pyplot as plt
 
     # Latin text in DejaVu Sans, Chinese labels from a CJK font where one is installed
-    # (matplotlib falls back glyph by glyph); without one, CJK shows as boxes, never fails
-    matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans", *cjk_fonts()]
+    # (matplotlib falls back glyph by glyph along font.family, not along a generic family's
+    # list); without one, CJK shows as boxes, never fails
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *cjk_fonts()]
     return plt.subplots(1, ncols, figsize=(6 * ncols, 4), squeeze=False)
 
 
