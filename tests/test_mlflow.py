@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import compose_config, tiny_run_overrides
+from helpers import compose_config, headless_chromium, tiny_run_overrides
 
 from ftlab.job.lifecycle import run_job
 from ftlab.records import read_json
@@ -109,10 +109,37 @@ def test_logger_none_writes_no_store(tmp_path: Path, tiny_model_dir: Path, inten
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "run/mlflow.json").exists()
 
 
+def _check_in_browser(port: int, run_id: str, run_name: str) -> None:
+    """The UI's pages in headless Chromium (skipped without it): the experiment lists the
+    run by ftlab's name, and the run's page shows its params and metrics."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    browser = headless_chromium()
+
+    def shows(url: str, texts: list[str]) -> str:
+        browser.get(url)
+        deadline, body = time.time() + 90, ""
+        while time.time() < deadline:  # a React app: the page fills in after loading
+            body = browser.find_element(By.TAG_NAME, "body").text
+            if all(text in body for text in texts):
+                return body
+            time.sleep(2)
+        raise AssertionError(f"{url} never showed {texts}; it shows: {body[:2000]}")
+
+    try:
+        base = f"http://127.0.0.1:{port}/#/experiments/1"
+        shows(f"{base}/runs", [run_name])
+        shows(f"{base}/runs/{run_id}", [run_name, "eval_accuracy", "learning_rate"])
+    finally:
+        browser.quit()
+
+
 @pytest.mark.slow
 def test_make_dashboard_serves_the_store(store) -> None:
-    """`make dashboard RUNS=<root>`: the MLflow UI on 127.0.0.1 answers with the run (the
-    first call builds the UI's own venv: minutes)."""
+    """`make dashboard RUNS=<root>`: the MLflow UI on 127.0.0.1 answers with the run over
+    its REST API and in a browser (the first call builds the UI's own venv: minutes)."""
     import json
     import os
     import signal
@@ -149,6 +176,7 @@ def test_make_dashboard_serves_the_store(store) -> None:
                 assert server.poll() is None, server.stdout.read()
         assert found is not None
         assert [r["info"]["run_name"] for r in found["runs"]] == [run_dir.name]
+        _check_in_browser(port, found["runs"][0]["info"]["run_id"], run_dir.name)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
