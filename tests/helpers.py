@@ -26,10 +26,15 @@ FAST = [
 ]
 
 
-def compose_config(overrides: list[str], hydra_config: bool = False) -> DictConfig:
+def compose_config(
+    overrides: list[str], hydra_config: bool = False, config_name: str = "config"
+) -> DictConfig:
+    """`config_name`: config (ftlab.run), predict or export."""
     with initialize_config_module("ftlab.conf", version_base="1.3"):
         return compose(
-            "config", overrides=normalize_overrides(overrides), return_hydra_config=hydra_config
+            config_name,
+            overrides=normalize_overrides(overrides),
+            return_hydra_config=hydra_config,
         )
 
 

@@ -79,6 +79,29 @@ def _fit(
     return output.metrics
 
 
+def _step_of_final_model(trainer: Any) -> int:
+    """The step of the weights training ended with: the best checkpoint's (reloaded with
+    load_best_model_at_end), else the last step."""
+    best = trainer.state.best_model_checkpoint
+    if trainer.args.load_best_model_at_end and best:
+        return int(Path(best).name.rsplit("-", 1)[-1])
+    return trainer.state.global_step
+
+
+def final_validation(trainer: Any, task: Any) -> dict[str, float]:
+    """The final model's validation metrics: the Trainer's evaluation of those weights
+    during training when it logged one (saves a pass over the validation set), else a new
+    evaluation. A task whose scoring keeps what its last evaluation chose (tuned
+    thresholds) is evaluated again unless that last evaluation was of the final model."""
+    evaluations = [row for row in trainer.state.log_history if "eval_runtime" in row]
+    step = _step_of_final_model(trainer)
+    known = next((row for row in reversed(evaluations) if row.get("step") == step), None)
+    if known is None or (known is not evaluations[-1] and task.decision_record()):
+        return trainer.evaluate(metric_key_prefix="eval")
+    log.info("validation metrics of step %d: from its evaluation in training", step)
+    return {key: value for key, value in known.items() if key != "step"}
+
+
 def model_source(cfg: DictConfig, run_dir: Path) -> str:
     """Where the weights come from: the run's adapt stage (adapt=tapt / dapt), else the
     model config's checkpoint (a Hub id offline fails here, before any loading)."""
@@ -206,7 +229,7 @@ def train(
             train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
         train_metrics.update(peak_memory())  # peak_rss_mib (+ peak_gpu_memory_mib on a GPU)
         with boundary("evaluating"):
-            validation = trainer.evaluate(metric_key_prefix="eval")
+            validation = final_validation(trainer, task)
             task.score_split("test")  # decided as validation chose (e.g. tuned thresholds)
             test = trainer.predict(splits["test"], metric_key_prefix="test")
             decision = task.decision_record()
