@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import compose_config, local_data, tiny_run
+from helpers import compose_config, ftlab, local_data, tiny_run
 
 from ftlab.errors import FtlabError
 from ftlab.job.lifecycle import check_config
@@ -224,3 +224,30 @@ def test_a_teacher_with_other_labels_or_another_tokenizer_is_one_line(
         assert "Traceback" not in error
         assert error.count("ftlab: error:") == 1
         assert re.search(message, error), error
+
+
+def test_two_processes_compute_the_teacher_outputs_together(
+    tmp_path: Path, teacher: Path, tiny_model_dir: Path, intent_files
+) -> None:
+    """hardware=ddp: both ranks take part in the teacher's prediction pass (a collective),
+    rank 0 writes the cache, and the distilled run completes with the term logged."""
+    done = ftlab(
+        "hardware=ddp",
+        "hardware.num_processes=2",
+        f"model.name_or_path={tiny_model_dir}",
+        *local_data(intent_files),
+        *RUN,
+        *STUDENT,
+        "trainer.max_steps=6",
+        "trainer.per_device_train_batch_size=8",
+        "trainer.disable_tqdm=true",
+        "task.max_train_samples=300",  # other data than the single-process runs: no cache hit
+        f"distill.teacher={teacher}",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = (tmp_path / "experiments/runs/intent").glob("*/*")
+    assert read_json(run / "distill.json")["teacher_outputs"] == "computed"
+    assert len(_log(run, "distill_loss")) == 6
+    assert read_json(run / "env.json")["world_size"] == 2
