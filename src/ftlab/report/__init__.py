@@ -74,7 +74,7 @@ def build_report(root: Path, out_dir: Path) -> str:
         labels = {row.run: f"{row.config} seed={row.seed}".strip() for row in table.itertuples()}
         images.update(learning_curves(completed, labels))
         images.update(sweep_plots(table, [c for c in table.columns if c not in _RUN_COLUMNS]))
-    sections = run_sections(completed, root) if len(table) else []
+    sections = run_sections(completed, root, labels) if len(table) else []
     report = page(shown, problems, images, str(root), sections)
     (out_dir / REPORT_HTML).write_text(report, encoding="utf-8")
 
@@ -89,16 +89,19 @@ def build_report(root: Path, out_dir: Path) -> str:
     return summary
 
 
-def run_sections(runs: list, root: Path) -> list[str]:
-    """Per task, its best run by validation: per-class scores, the confusion matrix, its
-    chunking and tuned thresholds where it used them, and the most confidently wrong test
-    examples (where the run wrote what they need)."""
+def run_sections(runs: list, root: Path, labels: dict[str, str] | None = None) -> list[str]:
+    """Per task, its best run by validation (named by its folder and, from `labels`, what
+    set it apart): per-class scores, the confusion matrix, its chunking and tuned thresholds
+    where it used them, and the most confidently wrong test examples (where the run wrote
+    what they need)."""
     import html
 
     sections = []
     for task, run in sorted(details.best_runs(runs).items()):
         name = details.run_label(run, root)
-        parts = [f"<h2>Best run of {html.escape(task)}: <code>{html.escape(name)}</code></h2>"]
+        what = (labels or {}).get(str(run.path), "")
+        heading = f"Best run of {html.escape(task)}: <code>{html.escape(name)}</code>"
+        parts = [f"<h2>{heading}{f' ({html.escape(what)})' if what else ''}</h2>"]
         scores = details.per_class(run)
         if scores is not None:
             title = f"{task}: test precision / recall / F1 per class"

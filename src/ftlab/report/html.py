@@ -85,6 +85,7 @@ def learning_curves(runs: list[Run], labels: dict[str, str]) -> dict[str, str]:
         for ax, what in ((loss_ax, "training loss"), (metric_ax, f"validation {metric}")):
             if not ax.has_data():
                 ax.text(0.5, 0.5, f"no {what} logged", ha="center", transform=ax.transAxes)
+            ax.set_xlim(left=0)  # steps from the start, also when a short run logged one point
         fig.legend(
             *loss_ax.get_legend_handles_labels(),
             loc="upper center",
@@ -155,6 +156,8 @@ def sweep_plots(table: pd.DataFrame, settings: list[str]) -> dict[str, str]:
             x = stats.index if numeric else range(len(stats))
             fig, axes = _figure(1)
             ax = axes[0][0]
+            if numeric and stats.index.min() > 0 and stats.index.max() / stats.index.min() >= 4:
+                ax.set_xscale("log")  # learning rates and the like span orders of magnitude
             for split in ("validation", "test"):
                 ax.errorbar(
                     x,
@@ -164,8 +167,9 @@ def sweep_plots(table: pd.DataFrame, settings: list[str]) -> dict[str, str]:
                     capsize=4,
                     label=split,
                 )
-            if not numeric:
-                ax.set_xticks(list(x), [str(v) for v in stats.index])
+            # a tick at each swept value only, so labels never run into each other
+            ax.set_xticks(list(x), [f"{v:g}" if numeric else str(v) for v in stats.index])
+            ax.minorticks_off()
             metric = group["metric"].iloc[0]
             ax.set(title=f"{task} / {model}: {metric} vs {setting}", xlabel=setting, ylabel=metric)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # beside
