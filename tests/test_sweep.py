@@ -64,6 +64,9 @@ def test_grid_sweep_runs_every_job_and_writes_a_summary(
         assert job["value"] == _metric(Path(job["run_dir"]))
         config = yaml.safe_load((Path(job["run_dir"]) / "config.yaml").read_text())
         assert config["optimizer"]["learning_rate"] == float(wanted[0].split("=")[1])
+        # what trackers name the job by: the swept values only, not the fixed overrides
+        swept = read_json(Path(job["run_dir"]) / "env.json")["swept"]
+        assert [value.lstrip("+") for value in swept] == wanted
     table = (sweep / "summary.md").read_text()
     assert "| 3 | optimizer.learning_rate=0.0001 trainer.seed=2 | completed |" in table
     assert table in result.stdout
@@ -115,6 +118,9 @@ def test_optuna_search_writes_the_best_trial(
     configs = [yaml.safe_load((sweep / str(j) / "config.yaml").read_text()) for j in range(3)]
     rates = {config["optimizer"]["learning_rate"] for config in configs}
     assert len(rates) == 3 and all(1e-5 <= r <= 2e-4 for r in rates)  # sampled, log-uniform
+    swept = read_json(sweep / "0" / "env.json")["swept"]
+    assert any(value.lstrip("+").startswith("optimizer.learning_rate=") for value in swept)
+    assert not any("max_steps" in value for value in swept)
     best = yaml.safe_load((sweep / "best_trial.yaml").read_text())
     assert best["value"] == optuna["best_value"]
     assert best["config"]["optimizer"]["learning_rate"] == pytest.approx(

@@ -197,3 +197,14 @@ def test_secret_values_on_the_command_line_are_redacted() -> None:
         "++trainer.hub_token=<redacted>",
         "logger.wandb.api_key=<redacted>",
     ]
+
+
+def test_a_sweep_job_is_named_by_its_folder_and_what_the_sweep_varies() -> None:
+    from ftlab.records import run_name
+
+    swept = ["++optimizer.learning_rate=5e-05", "++trainer.seed=1"]
+    assert run_name(Path("sweep/3"), swept) == "3 optimizer.learning_rate=5e-05 trainer.seed=1"
+    assert run_name(Path("runs/2026-01-01_00-00-00.000000-abc123"), []) == (
+        "2026-01-01_00-00-00.000000-abc123"
+    )
+    assert run_name(Path("sweep/3/adapt"), swept).startswith("3-adapt optimizer.")

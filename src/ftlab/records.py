@@ -58,6 +58,9 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
-def run_name(run_dir: Path) -> str:
-    """How trackers name a run: its directory, and `<run>-adapt` for a run's adapt stage."""
-    return f"{run_dir.parent.name}-{ADAPT_DIR}" if run_dir.name == ADAPT_DIR else run_dir.name
+def run_name(run_dir: Path, swept: list[str] | None = None) -> str:
+    """How trackers name a run: its directory, and `<run>-adapt` for a run's adapt stage;
+    a sweep job (a numbered folder) adds its values of what the sweep varies (`swept`)."""
+    name = f"{run_dir.parent.name}-{ADAPT_DIR}" if run_dir.name == ADAPT_DIR else run_dir.name
+    values = " ".join(value.lstrip("+") for value in swept or [])
+    return f"{name} {values}" if values else name

@@ -55,3 +55,22 @@ def sweep_job() -> tuple[Any, Any, int]:
     if hydra is None:
         raise RuntimeError("sweep_job() needs a job started by @hydra.main")
     return hydra.launcher, hydra.sweeper, int(hydra.job.num)
+
+
+def swept_overrides() -> list[str]:
+    """This sweep job's values of the keys its sweep varies (`optimizer.learning_rate=5e-05`):
+    the keys given several values (read from the sweep's multirun.yaml) or searched by the
+    sweeper (Optuna's `params`); [] outside a sweep."""
+    if not in_multirun():
+        return []
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    hydra = _hydra()
+    swept = {str(key) for key in (hydra.sweeper.get("params") or {})}
+    record = Path(hydra.sweep.dir) / "multirun.yaml"
+    if record.is_file():
+        arguments = [str(a) for a in OmegaConf.load(record).hydra.overrides.task]
+        parsed = OverridesParser.create().parse_overrides(arguments)
+        swept |= {o.key_or_group for o in parsed if o.is_sweep_override()}
+    return [o for o in overrides() if o.lstrip("+~").split("=", 1)[0] in swept]

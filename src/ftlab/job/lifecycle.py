@@ -204,7 +204,11 @@ def _write_run_files(cfg: DictConfig, plan: LaunchPlan, run_dir: Path) -> None:
             overrides=hydra_runtime.overrides(),
         )
         # what the ranks' trackers name the run by (tags, group): Hydra is not there
-        record.update(choices=hydra_runtime.choices(), sweep=hydra_runtime.sweep_name())
+        record.update(
+            choices=hydra_runtime.choices(),
+            sweep=hydra_runtime.sweep_name(),
+            swept=hydra_runtime.swept_overrides(),
+        )
         write_json(run_dir / ENV_FILE, record)
 
 

@@ -76,7 +76,7 @@ def mlflow_run(
         experiment = str(section.get("experiment") or cfg.task.name)
         run = mlflow.start_run(
             experiment_id=_experiment_id(mlflow, experiment, local_store),
-            run_name=run_name(run_dir),
+            run_name=run_name(run_dir, context["swept"]),
             tags=_tags(context, run_dir),
         )
         params = {key: str(value) for key, value in flatten(redacted_container(cfg)).items()}

@@ -55,7 +55,11 @@ def job_context(run_dir: Path) -> dict[str, Any]:
     sweep it belongs to (every rank reads the same, however it was started)."""
     path = run_dir / ENV_FILE
     record = read_json(path) if path.exists() else {}
-    return {"choices": record.get("choices") or {}, "sweep": record.get("sweep")}
+    return {
+        "choices": record.get("choices") or {},
+        "sweep": record.get("sweep"),
+        "swept": record.get("swept") or [],
+    }
 
 
 def tags(cfg: DictConfig, choices: dict[str, str]) -> list[str]:
@@ -137,7 +141,7 @@ def wandb_run(cfg: DictConfig, run_dir: Path, main_process: bool) -> Iterator[An
     run = wandb.init(
         project=section.get("project"),
         entity=section.get("entity"),
-        name=run_name(run_dir),
+        name=run_name(run_dir, context["swept"]),
         group=section.get("group") or context["sweep"],
         job_type=cfg.task.get("name"),
         tags=tags(cfg, context["choices"]),
