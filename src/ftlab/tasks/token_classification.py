@@ -42,6 +42,7 @@ from ftlab.tasks.loss import check_class_weights, weighted_loss
 from ftlab.tasks.outputs import first_output, softmax
 from ftlab.tasks.windows import (
     SENTENCE,
+    check_room,
     check_windows,
     encode_windows,
     owned_words,
@@ -231,6 +232,8 @@ class TokenClassificationTask(Task):
 
         inside = tag_schemes.inside_letter(self.resolved_scheme())
         continuation = continuation_ids(self.label_list, inside) if self.label_all_tokens else None
+        if stride is not None:  # before tokenizing: one line, not an error inside map()
+            check_room(tokenizer, stride, max_length)
         # each row's index, so every window knows its sentence
         splits = DatasetDict(
             {n: split.add_column(SENTENCE, list(range(len(split)))) for n, split in splits.items()}

@@ -37,16 +37,22 @@ def window_stride(stride: int | None, max_length: int) -> int:
     return max_length // 4 if stride is None else stride
 
 
-def encode_windows(tokenizer: Any, sentences: list[list[str]], max_length: int, stride: int) -> Any:
-    """Token ids of every window of every pre-split sentence, with the tokenizer's
-    `overflow_to_sample_mapping` (each window's sentence) and `word_ids(i)` per window."""
+def check_room(tokenizer: Any, stride: int, max_length: int) -> None:
+    """Each window needs tokens of its own beside the `stride` it shares (the tokenizer
+    panics, not raises, otherwise); how many special tokens it adds depends on the model."""
     room = max_length - tokenizer.num_special_tokens_to_add()
-    if stride >= room:  # the tokenizer would panic, not raise
+    if stride >= room:
         raise FtlabError(
             f"task.window_stride={stride} must be below task.max_seq_length={max_length} less "
             f"the tokenizer's {max_length - room} special tokens ({room}): each window needs "
             "new tokens beside the ones it shares with the previous window"
         )
+
+
+def encode_windows(tokenizer: Any, sentences: list[list[str]], max_length: int, stride: int) -> Any:
+    """Token ids of every window of every pre-split sentence, with the tokenizer's
+    `overflow_to_sample_mapping` (each window's sentence) and `word_ids(i)` per window."""
+    check_room(tokenizer, stride, max_length)
     encoded = tokenizer(
         sentences,
         is_split_into_words=True,
