@@ -286,3 +286,26 @@ def test_a_stride_without_room_for_the_special_tokens_is_one_line(
     with pytest.raises(FtlabError, match=r"window_stride=14 .* 2 special tokens \(14\)") as error:
         task.tokenize(DatasetDict({"train": data}), tokenizer)
     assert "\n" not in str(error.value)
+
+
+def test_windows_with_lora_class_weights_and_all_pieces(
+    tmp_path: Path, tiny_ner_model_dir: Path, conll_files: dict
+) -> None:
+    """The other NER options run on windows: the balanced weights come from the owned
+    labels, and every test word is predicted."""
+    run_dir = tiny_run(
+        tmp_path,
+        tiny_ner_model_dir,
+        conll_files,
+        *FAST,
+        f"task.max_seq_length={SHORT}",
+        "task.max_train_samples=100",
+        "task.class_weights=balanced",
+        "task.label_all_tokens=true",
+        "peft=lora",
+        "trainer.max_steps=4",
+    )
+    assert read_json(run_dir / "truncation.json")["test"]["words"] == 0
+    assert read_json(run_dir / "truncation.json")["window_stride"] == SHORT // 4  # the default
+    assert len(_sentences(run_dir)) == 100
+    assert read_json(run_dir / "metrics.json")["test"]["test_accuracy"] > 0
