@@ -87,7 +87,9 @@ def test_task_tokenize_labels_train_on_all_pieces_but_scores_first_pieces(
     splits = DatasetDict(
         {name: Dataset.from_dict(rows) for name in ("train", "validation", "test")}
     )
-    task = TokenClassificationTask(name="t", label_all_tokens=True, max_seq_length=8)
+    task = TokenClassificationTask(
+        name="t", label_all_tokens=True, max_seq_length=8, long_sequence="truncate"
+    )
     task.label_list = LABELS
     with caplog.at_level("WARNING", logger="ftlab.tasks.token_classification"):
         result = task.tokenize(splits, tokenizer)

@@ -375,3 +375,46 @@ def test_tiny_run_on_builtin_chinese_sentiment(tiny_chinese_bert: Path, tmp_path
     assert 0 <= metrics["test"]["test_accuracy"] <= 1 and len(metrics["test"]) > 3
     first = json.loads((run / "predictions.jsonl").read_text("utf-8").splitlines()[0])
     assert {first["label"], first["prediction"]} <= {"positive", "negative"}
+
+
+@pytest.mark.parametrize("long_sequence", ["windows", "truncate"])
+def test_long_chinese_sentences_merge_back_from_windows(
+    long_sequence: str, tiny_chinese_bert: Path, msra_slices, tmp_path: Path
+) -> None:
+    """One character a word, BMES tags, windows of 16 tokens: logits right on every labelled
+    piece of every window give every character its gold tag once merged back, in the
+    predictions file and in the metrics alike (truncated: the characters cut off are O)."""
+    import numpy as np
+    from datasets import Dataset, DatasetDict
+    from transformers import AutoTokenizer
+    from transformers.trainer_utils import EvalPrediction
+
+    sentences, spans = msra_slices["test"]
+    tags = [encode(s, len(w), "BMES") for s, w in zip(spans, sentences, strict=True)]
+    raw = Dataset.from_dict({"tokens": sentences, "ner_tags": tags})
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chinese_bert)
+    task = TokenClassificationTask(
+        name="t", max_seq_length=16, window_stride=4, long_sequence=long_sequence
+    )
+    task.label_list = sorted({t for row in tags for t in row})
+    task.scheme = "BMES"
+    result = task.tokenize(DatasetDict({"train": raw, "test": raw}), tokenizer)
+    windowed = long_sequence == "windows"
+    assert (result.records["truncation.json"]["test"]["words"] == 0) == windowed
+    labels = result.splits["test"]["labels"]
+    width = max(len(row) for row in labels)
+    gold = np.full((len(labels), width), -100)
+    logits = np.zeros((len(labels), width, len(task.label_list)), dtype=np.float32)
+    for i, row in enumerate(labels):
+        gold[i, : len(row)] = row
+        for position, label in enumerate(row):
+            logits[i, position, max(label, 0)] = 1.0
+    task.score_split("test")
+    scores = task.compute_metrics(EvalPrediction(predictions=logits, label_ids=gold))
+    assert scores["f1"] == 1.0 and scores["accuracy"] == 1.0
+    task.write_predictions(raw, logits, tokenizer, tmp_path)
+    rows = [line.split("\t") for line in (tmp_path / "predictions.conll").read_text().split("\n")]
+    rows = [r for r in rows if len(r) == 3]
+    assert len(rows) == sum(len(s) for s in sentences)
+    # windows: no character lost, every one from its window
+    assert all(r[1] == r[2] for r in rows) == windowed

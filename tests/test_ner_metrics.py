@@ -81,7 +81,7 @@ def test_entity_across_the_truncation_boundary(tiny_model_dir: Path, tmp_path: P
     tags = ["B-PER", "O", "O", "O", "B-ORG", "I-ORG", "I-ORG", "O"]
     word_ids = tokenizer(words, is_split_into_words=True).word_ids()
     max_length = word_ids.index(6) + 1  # [CLS] + the pieces of words 0-5 + [SEP]
-    task = TokenClassificationTask(name="t", max_seq_length=max_length)
+    task = TokenClassificationTask(name="t", max_seq_length=max_length, long_sequence="truncate")
     task.label_list = LABELS
     data = Dataset.from_dict({"tokens": [words], "ner_tags": [tags]})
     result = task.tokenize(DatasetDict({"train": data, "test": data}), tokenizer)

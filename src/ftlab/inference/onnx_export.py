@@ -15,6 +15,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ftlab.errors import FtlabError, boundary
+from ftlab.inference.predictor import features_only
 from ftlab.inference.runs import load_run, run_paths
 from ftlab.records import MODEL_DIR, write_json
 
@@ -144,7 +145,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     rows = task.prepare()["test"]
     rows = rows.select(range(min(int(cfg.check_samples), len(rows))))
     encoded = task.encode(run.tokenizer, task.prediction_inputs(rows, run.tokenizer))
-    features = [{k: encoded[k][i] for k in encoded} for i in range(len(rows))]
+    features = list(features_only(encoded))  # one per window of a windowed sentence
     collator = task.prediction_collator(run.tokenizer)
     (check,) = _batches(collator, features, len(features))
     singles = _batches(collator, features, 1)

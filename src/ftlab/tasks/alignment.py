@@ -6,7 +6,7 @@ special tokens get IGNORE, so the loss and the scores see each word once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 # the label id that torch's cross-entropy (and DataCollatorForTokenClassification) ignores
 IGNORE = -100
@@ -28,14 +28,16 @@ def align_labels(
     word_ids: Sequence[int | None],
     word_labels: Sequence[int],
     continuation: dict[int, int] | None = None,
+    owned: Collection[int] | None = None,
 ) -> list[int]:
     """One label id per token: the word's label on its first piece, IGNORE on special
     tokens, and on further pieces IGNORE, or with `continuation` (label_all_tokens)
-    the word's label mapped through it."""
+    the word's label mapped through it. With `owned` (a window of a long sentence), the
+    pieces of the other words are IGNORE too: another window labels them."""
     labels = []
     previous = None
     for word in word_ids:
-        if word is None:
+        if word is None or (owned is not None and word not in owned):
             labels.append(IGNORE)
         elif word != previous:
             labels.append(word_labels[word])
@@ -56,10 +58,13 @@ def truncated_words(word_ids: Sequence[int | None], n_words: int, max_length: in
     return n_words - 1 - last
 
 
-def first_pieces(word_ids: Sequence[int | None]) -> dict[int, int]:
-    """word index -> the position of its first token (words without a token are absent)."""
+def first_pieces(
+    word_ids: Sequence[int | None], owned: Collection[int] | None = None
+) -> dict[int, int]:
+    """word index -> the position of its first token (words without a token are absent;
+    with `owned`, only those words)."""
     positions: dict[int, int] = {}
     for position, word in enumerate(word_ids):
-        if word is not None and word not in positions:
+        if word is not None and word not in positions and (owned is None or word in owned):
             positions[word] = position
     return positions

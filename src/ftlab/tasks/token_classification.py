@@ -2,8 +2,10 @@
 
 Reads like Hugging Face's run_ner.py: load (CoNLL columns, json/jsonl, the Hub, builtin
 CoNLL-2003) -> tag list -> tokenize words and align tags to sub-word pieces -> collator ->
-seqeval metrics -> word-level predictions in CoNLL format. At prediction time, raw text is
-split into words and the entities come back with character offsets. Defaults:
+seqeval metrics -> word-level predictions in CoNLL format. A sentence longer than
+`max_seq_length` tokens is split into overlapping windows whose word predictions are merged
+back (`long_sequence=windows`: ftlab/tasks/windows.py), or truncated. At prediction time, raw
+text is split into words and the entities come back with character offsets. Defaults:
 token_classification.yaml beside this file.
 """
 
@@ -35,8 +37,18 @@ from ftlab.tasks.alignment import (
     truncated_words,
 )
 from ftlab.tasks.base import Task, Tokenized
+from ftlab.tasks.chunks import MAPPING, chunk_rows
 from ftlab.tasks.loss import check_class_weights, weighted_loss
 from ftlab.tasks.outputs import first_output, softmax
+from ftlab.tasks.windows import (
+    SENTENCE,
+    check_room,
+    check_windows,
+    encode_windows,
+    owned_words,
+    window_counts,
+    window_stride,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +80,15 @@ class TokenClassificationTask(Task):
     main_metric: str = "f1"
     # "balanced" or one weight per tag: weights the loss (ftlab/tasks/loss.py)
     class_weights: str | list[float] | None = None
+    # long sentences: `windows` (overlapping windows, each word scored in the one that owns
+    # it: ftlab/tasks/windows.py) or `truncate` (the words past max_seq_length are lost)
+    long_sequence: str = "windows"
+    window_stride: int | None = None  # tokens consecutive windows share; null: a quarter
     # the scheme `tag_scheme` resolves to, set by prepare() (a saved run: from its tags)
     scheme: str = field(init=False, default="")
+    # what tokenizing found: each window's sentence per split; the split compute_metrics scores
+    sentences: dict[str, np.ndarray] = field(init=False, default_factory=dict)
+    scoring: str = field(init=False, default="validation")
 
     model_class: ClassVar[str] = "AutoModelForTokenClassification"
     peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
@@ -86,6 +105,7 @@ class TokenClassificationTask(Task):
                 f"got '{self.seqeval_mode}'"
             )
         tag_schemes.check_scheme(self.tag_scheme)
+        check_windows(self.long_sequence, self.window_stride, self.max_seq_length)
 
     @classmethod
     def known_metric(cls, metric: str) -> bool:
@@ -160,55 +180,98 @@ class TokenClassificationTask(Task):
         return [" ".join(tokens) for tokens in split[self.tokens_column]]
 
     # -- tokenization -----------------------------------------------------------------
+    @property
+    def _stride(self) -> int | None:
+        if self.long_sequence != "windows":
+            return None
+        return window_stride(self.window_stride, self.max_seq_length)
+
     def encode(self, tokenizer: Any, rows: Any) -> Any:
-        """Pre-split words to token ids, truncated; `word_ids(i)` maps them back."""
-        return _encode_words(tokenizer, list(rows[self.tokens_column]), self.max_seq_length)
+        """Pre-split words to token ids, truncated, or with `windows` every window of each
+        sentence (and the tokenizer's map from window to row); `word_ids(i)` maps them back."""
+        sentences = list(rows[self.tokens_column])
+        return _encode_words(tokenizer, sentences, self.max_seq_length, self._stride)
 
     def tokenize(self, splits: DatasetDict, tokenizer: Any) -> Tokenized:
         """Token ids and aligned `labels` (no padding: the collator pads each batch), cached,
-        and what truncation cut (truncation.json).
+        and what truncation cut or windows split (truncation.json).
 
-        `label_all_tokens` labels every piece of the training words; validation and test
-        are always labelled on first pieces, so their scores stay per word.
+        With `windows`, each window is an example that labels only the words it owns, so a
+        word counts once in the loss and the scores. `label_all_tokens` labels every piece
+        of the training words; validation and test are always labelled on first pieces, so
+        their scores stay per word.
         """
         # locals, not self: the cache key hashes what the function captures
-        tokens_column, tags_column, max_length = (
+        tokens_column, tags_column, max_length, stride = (
             self.tokens_column,
             self.tags_column,
             self.max_seq_length,
+            self._stride,
         )
         label2id, name = self.label2id, tag_labels.name_converter(splits["train"], tags_column)
 
         def encoder(continuation: dict[int, int] | None) -> Any:
             def encode(batch: dict[str, list]) -> dict[str, list]:
-                encoded = _encode_words(tokenizer, batch[tokens_column], max_length)
+                encoded = _encode_words(tokenizer, batch[tokens_column], max_length, stride)
+                rows = chunk_rows(encoded, len(batch[tags_column]))
+                owners = _owners(encoded, rows, stride)
                 labels, cut = [], []
-                for i, tags in enumerate(batch[tags_column]):
-                    word_ids = encoded.word_ids(i)
+                for i, row in enumerate(rows):
+                    tags, word_ids = batch[tags_column][row], encoded.word_ids(i)
                     word_labels = [label2id[name(tag)] for tag in tags]
-                    labels.append(align_labels(word_ids, word_labels, continuation))
-                    cut.append(truncated_words(word_ids, len(tags), max_length))
+                    labels.append(align_labels(word_ids, word_labels, continuation, owners[i]))
+                    # a sentence's last window ends where its tokens (or truncation) end
+                    last = i == len(rows) - 1 or rows[i + 1] != row
+                    cut.append(truncated_words(word_ids, len(tags), max_length) if last else 0)
                 encoded["labels"] = labels
                 encoded[_TRUNCATED] = cut
+                encoded[SENTENCE] = [batch[SENTENCE][row] for row in rows]
                 return encoded
 
             return encode
 
         inside = tag_schemes.inside_letter(self.resolved_scheme())
         continuation = continuation_ids(self.label_list, inside) if self.label_all_tokens else None
+        if stride is not None:  # before tokenizing: one line, not an error inside map()
+            check_room(tokenizer, stride, max_length)
+        # each row's index, so every window knows its sentence
+        splits = DatasetDict(
+            {n: split.add_column(SENTENCE, list(range(len(split)))) for n, split in splits.items()}
+        )
         train = DatasetDict({"train": splits["train"]})
         evaluation = DatasetDict({k: v for k, v in splits.items() if k != "train"})
+        settings = ("token-classification", max_length, stride)
         tokenized = {
-            **cached_map(train, encoder(continuation), "token-classification", max_length),
-            **cached_map(evaluation, encoder(None), "token-classification", max_length),
+            **cached_map(train, encoder(continuation), *settings),
+            **cached_map(evaluation, encoder(None), *settings),
         }
+        self.sentences = {n: np.array(split[SENTENCE]) for n, split in tokenized.items()}
         truncation: dict[str, Any] = {"max_seq_length": self.max_seq_length}
+        if stride is not None:
+            truncation.update(long_sequence=self.long_sequence, window_stride=stride)
         for split_name, split in tokenized.items():
             truncation[split_name] = self._count_truncated(split_name, split[_TRUNCATED])
+            if stride is not None:
+                truncation[split_name]["windowed"] = self._count_windows(split_name)
         return Tokenized(
-            DatasetDict({k: v.remove_columns(_TRUNCATED) for k, v in tokenized.items()}),
+            DatasetDict(
+                {k: v.remove_columns([_TRUNCATED, SENTENCE]) for k, v in tokenized.items()}
+            ),
             records={TRUNCATION_FILE: truncation},
         )
+
+    def _count_windows(self, split_name: str) -> dict[str, int]:
+        split = window_counts(self.sentences[split_name])
+        if split["sentences"]:
+            log.info(
+                "%s: %d sentences longer than max_seq_length=%d tokens are split into %d "
+                "overlapping windows (task.long_sequence=windows)",
+                split_name,
+                split["sentences"],
+                self.max_seq_length,
+                split["windows"],
+            )
+        return split
 
     def _count_truncated(self, split_name: str, counts: list[int]) -> dict[str, int]:
         cut = {"words": int(sum(counts)), "sentences": sum(1 for c in counts if c)}
@@ -216,7 +279,8 @@ class TokenClassificationTask(Task):
             log.warning(
                 "%s: %d words in %d sentences lie beyond max_seq_length=%d tokens: they are "
                 "not trained or scored in the Trainer's metrics; in predictions.conll they are "
-                "predicted '%s' (raise task.max_seq_length to keep them)",
+                "predicted '%s' (set task.long_sequence=windows or raise task.max_seq_length "
+                "to keep them)",
                 split_name,
                 cut["words"],
                 cut["sentences"],
@@ -262,14 +326,37 @@ class TokenClassificationTask(Task):
 
     def compute_metrics(self, eval_prediction: Any) -> dict[str, float]:
         """Entity precision, recall, F1 (overall and f1_<TYPE>) and tag accuracy, per word
-        (first pieces); the Trainer prefixes them: eval_f1, test_f1_PER ..."""
+        (first pieces) of whole sentences: a sentence's windows are merged back, each
+        word from the window that owns it; the Trainer prefixes them: eval_f1, test_f1_PER ..."""
         predicted = first_output(eval_prediction.predictions).argmax(axis=-1)
-        predictions, references = [], []
-        for predicted_row, gold_row in zip(predicted, eval_prediction.label_ids, strict=True):
+        gold = eval_prediction.label_ids
+        merged: dict[int, tuple[list[str], list[str]]] = {}
+        for sentence, predicted_row, gold_row in zip(
+            self._sentences_of(len(gold)), predicted, gold, strict=True
+        ):
+            # a later window owns later words, so a sentence's scored pieces, window after
+            # window, are its words in order
+            predictions, references = merged.setdefault(int(sentence), ([], []))
             scored = gold_row != IGNORE
-            predictions.append([self.label_list[i] for i in predicted_row[scored]])
-            references.append([self.label_list[i] for i in gold_row[scored]])
-        return self.entity_scores(self.seqeval(predictions, references))
+            predictions.extend(self.label_list[i] for i in predicted_row[scored])
+            references.extend(self.label_list[i] for i in gold_row[scored])
+        predictions, references = zip(*merged.values(), strict=True) if merged else ((), ())
+        return self.entity_scores(self.seqeval(list(predictions), list(references)))
+
+    def _sentences_of(self, rows: int) -> np.ndarray:
+        """Each scored row's sentence in the split being scored."""
+        sentences = self.sentences.get(self.scoring)
+        if sentences is None:  # scored without tokenizing it here: a row per sentence
+            return np.arange(rows)
+        if len(sentences) != rows:
+            raise FtlabError(
+                f"compute_metrics got {rows} rows but the {self.scoring} split has "
+                f"{len(sentences)} windows: score the split that tokenize() made"
+            )
+        return sentences
+
+    def score_split(self, split: str) -> None:
+        self.scoring = split
 
     @staticmethod
     def entity_scores(report: dict) -> dict[str, float]:
@@ -336,16 +423,19 @@ class TokenClassificationTask(Task):
         self, logits: np.ndarray, encoded: Any, inputs: Any, tokenizer: Any
     ) -> list[np.ndarray]:
         """Per sentence, a (words x tags) array of probabilities, from each word's first
-        piece; a word cut off by truncation is 'O' with certainty."""
+        piece in the window that owns it; a word cut off by truncation (or without a token)
+        is 'O' with certainty."""
         probabilities = self.decode(logits)[1]
         outside = self.label_list.index(OUTSIDE) if OUTSIDE in self.label_list else 0
         result = []
-        for i, words in enumerate(inputs[self.tokens_column]):
+        for words in inputs[self.tokens_column]:
             sentence = np.zeros((len(words), len(self.label_list)), dtype=np.float32)
             sentence[:, outside] = 1.0
-            for word, position in first_pieces(encoded.word_ids(i)).items():
-                sentence[word] = probabilities[i, position]
             result.append(sentence)
+        rows = list(encoded[MAPPING]) if MAPPING in encoded else list(range(len(result)))
+        for i, owned in enumerate(_owners(encoded, rows, self._stride)):
+            for word, position in first_pieces(encoded.word_ids(i), owned).items():
+                result[rows[i]][word] = probabilities[i, position]
         return result
 
     def _tags(self, outputs: list[np.ndarray]) -> list[list[str]]:
@@ -387,8 +477,22 @@ class TokenClassificationTask(Task):
         return self.entity_scores(self.seqeval(self._tags(outputs), gold))
 
 
-def _encode_words(tokenizer: Any, sentences: list[list[str]], max_length: int) -> Any:
-    return tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=max_length)
+def _encode_words(
+    tokenizer: Any, sentences: list[list[str]], max_length: int, stride: int | None
+) -> Any:
+    """Truncated token ids, or (a stride given) every window of each sentence."""
+    if stride is None:
+        return tokenizer(
+            sentences, is_split_into_words=True, truncation=True, max_length=max_length
+        )
+    return encode_windows(tokenizer, sentences, max_length, stride)
+
+
+def _owners(encoded: Any, rows: list[int], stride: int | None) -> list[set[int] | None]:
+    """The words each encoded row scores: those its window owns; None (truncated): all."""
+    if stride is None:
+        return [None] * len(rows)
+    return list(owned_words(encoded, rows, stride))
 
 
 def _joined_offsets(words: list[str]) -> list[list[int]]:
