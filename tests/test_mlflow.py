@@ -69,6 +69,9 @@ def test_metrics_hold_the_training_log_and_the_final_scores(store) -> None:
     history = client.get_metric_history(run.info.run_id, "eval_accuracy")
     assert len(history) >= 2  # every evaluation (steps 3 and 6), then the final one
     assert client.get_metric_history(run.info.run_id, "loss")  # the Trainer's training log
+    # the epoch curve only rises: the final records add no `epoch` of their own
+    epochs = [m.value for m in client.get_metric_history(run.info.run_id, "epoch")]
+    assert epochs and epochs == sorted(epochs)
 
 
 def test_records_are_artifacts_and_no_secret_is_stored(store) -> None:

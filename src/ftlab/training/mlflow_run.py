@@ -105,11 +105,13 @@ def log_final(run: Any, metrics: dict[str, dict[str, float]], step: int) -> None
         return
     import mlflow
 
+    # the split's own metrics: not the `epoch` a validation record carries, which would
+    # break the Trainer's epoch curve
     final = {
         name: float(value)
-        for split in ("validation", "test")
+        for prefix, split in (("eval_", "validation"), ("test_", "test"))
         for name, value in metrics[split].items()
-        if isinstance(value, (int, float))
+        if name.startswith(prefix) and isinstance(value, (int, float))
     }
     mlflow.log_metrics(final, step=step)
 

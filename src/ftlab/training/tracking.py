@@ -202,6 +202,6 @@ def write_summary(run: Any, metrics: dict[str, dict[str, float]]) -> None:
             {
                 f"{prefix[:-1]}/{name.removeprefix(prefix)}": value
                 for name, value in metrics[split].items()
-                if isinstance(value, (int, float))
+                if name.startswith(prefix) and isinstance(value, (int, float))
             }
         )
