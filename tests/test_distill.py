@@ -145,6 +145,12 @@ def test_a_multi_label_student_distils_with_sigmoid_targets(
         *STUDENT,
         f"distill.teacher={teacher}",
         "distill.alpha=0.0",
+        # evaluation and best-checkpoint selection on, as the presets have them
+        "trainer.eval_strategy=steps",
+        "trainer.eval_steps=5",
+        "trainer.save_strategy=steps",
+        "trainer.save_steps=5",
+        "trainer.load_best_model_at_end=true",
     )
     assert read_json(student / "distill.json")["soft_targets"] == "sigmoid"
     terms = _log(student, "distill_loss")

@@ -179,7 +179,8 @@ def _predict(model_dir: Path, task: Any, train: Any, args: Any, collator: Any) -
     teacher = getattr(transformers, task.model_class).from_pretrained(
         model_dir, use_safetensors=True
     )
-    trainer = Trainer(model=teacher, args=args, data_collator=collator)
+    # eval_dataset: the student's evaluation settings (eval_strategy) must find one here too
+    trainer = Trainer(model=teacher, args=args, data_collator=collator, eval_dataset=train)
     for callback in list(trainer.callback_handler.callbacks):  # no tracker sees this pass
         trainer.remove_callback(type(callback))
     logits = first_output(trainer.predict(train).predictions)
