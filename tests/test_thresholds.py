@@ -84,7 +84,7 @@ def tuned_run(
     tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, multilabel_files: dict
 ) -> Path:
     return tiny_run(
-        tmp_path_factory.mktemp("tuned"),
+        tmp_path_factory.mktemp("tuned") / "run",  # its own folder: the report reads it whole
         tiny_model_dir,
         multilabel_files,
         "task=legal_multilabel",
