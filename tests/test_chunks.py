@@ -51,7 +51,7 @@ def long_files(tmp_path_factory: pytest.TempPathFactory, trec_rows: list) -> dic
 @pytest.fixture(scope="module")
 def chunked_run(tmp_path_factory, tiny_model_dir: Path, long_files: dict) -> Path:
     return tiny_run(
-        tmp_path_factory.mktemp("chunks"),
+        tmp_path_factory.mktemp("chunks") / "run",  # its own folder: the report reads it whole
         tiny_model_dir,
         long_files,
         *LONG,
