@@ -95,6 +95,7 @@ def encode_in_context(
         [[*b, *s, *a] for b, s, a in zip(before, sentences, after, strict=True)],
         is_split_into_words=True,
         add_special_tokens=False,
+        verbose=False,  # only counted: longer than the model's positions is no error here
     )
     fitting: dict[int, tuple[list[str], int]] = {}  # sentence -> its words in context, offset
     for i, words in enumerate(sentences):
