@@ -228,7 +228,9 @@ class TokenClassificationTask(Task):
 
     def encode(self, tokenizer: Any, rows: Any) -> Any:
         """Pre-split words to token ids, truncated, or with `windows` every window of each
-        sentence (and the tokenizer's map from window to row); `word_ids(i)` maps them back."""
+        sentence (and the tokenizer's map from window to row); with `document_context` (rows
+        that carry it) a sentence that fits among its document's words around it;
+        `word_ids(i)` maps the sentence's own tokens back to its words."""
         return _encode_rows(tokenizer, rows, self.tokens_column, self.max_seq_length, self._stride)
 
     def tokenize(self, splits: DatasetDict, tokenizer: Any) -> Tokenized:
