@@ -132,4 +132,6 @@ def test_builtin_conll2003_has_the_official_splits() -> None:
     assert splits["train"][0] == {
         "tokens": ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
         "ner_tags": ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"],
+        "document": 1,  # the file's first -DOCSTART- article
     }
+    assert [len(set(v["document"])) for v in splits.values()] == [946, 216, 231]

@@ -15,7 +15,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from ftlab.config.paths import resolve_path
-from ftlab.data.conll import read_conll
+from ftlab.data.conll import DOCUMENT, read_conll
 from ftlab.data.splits import group_split
 from ftlab.errors import FtlabError
 
@@ -82,11 +82,17 @@ def trec() -> DatasetDict:
 
 def conll2003() -> DatasetDict:
     """CoNLL-2003 English NER (Reuters news; PER, ORG, LOC, MISC tags in IOB2), the official
-    train / validation / test splits (14,041 / 3,250 / 3,453 sentences): `tokens`, `ner_tags`.
+    train / validation / test splits (14,041 / 3,250 / 3,453 sentences): `tokens`, `ner_tags`,
+    `document` (each sentence's article: 946 / 216 / 231, the files' -DOCSTART- lines).
     """
     directory = Path(resolve_path(CONLL2003))
     files = {"train": "train.txt", "validation": "valid.txt", "test": "test.txt"}
-    return DatasetDict({split: read_conll(directory / name) for split, name in files.items()})
+    return DatasetDict(
+        {
+            split: read_conll(directory / name, document_column=DOCUMENT)
+            for split, name in files.items()
+        }
+    )
 
 
 def vader_tweets() -> DatasetDict:

@@ -17,6 +17,8 @@ from ftlab.errors import FtlabError
 CONLL_SUFFIXES = (".conll", ".txt", ".tsv", ".bio", ".iob")
 # CoNLL-2003 (and files derived from it) start each document with this pseudo-sentence
 DOCSTART = "-DOCSTART-"
+# the column of a sentence's document number, where read_conll is asked for it
+DOCUMENT = "document"
 
 
 def _columns(line: str) -> list[str]:
@@ -31,16 +33,22 @@ def read_conll(
     tokens_column: str = "tokens",
     tags_column: str = "ner_tags",
     encoding: str = "utf-8",
+    document_column: str | None = None,
 ) -> Dataset:
     """One row per sentence: `tokens_column` and `tags_column` lists of strings.
 
     Every token line must have as many columns as the file's first one; `-DOCSTART-`
-    lines are skipped. A bad line is a one-line FtlabError with the file and line number.
+    lines are skipped. With `document_column`, a file with `-DOCSTART-` lines also gets
+    that column: each sentence's document, the number of `-DOCSTART-` lines before it (a
+    file without them has no documents, and no such column). A bad line is a one-line
+    FtlabError with the file and line number.
     """
     sentences: list[list[str]] = []
     tags: list[list[str]] = []
     words: list[str] = []
     labels: list[str] = []
+    documents: list[int] = []
+    document = 0
     width: int | None = None
     try:
         lines = path.read_text(encoding=encoding).split("\n")
@@ -53,7 +61,9 @@ def read_conll(
             if words:
                 sentences.append(words)
                 tags.append(labels)
+                documents.append(document)
                 words, labels = [], []
+            document += bool(fields)
             continue
         if width is None:
             width = len(fields)
@@ -69,12 +79,15 @@ def read_conll(
     if words:
         sentences.append(words)
         tags.append(labels)
+        documents.append(document)
     if not sentences:
         raise FtlabError(f"{path}: no sentences found; is it a CoNLL column file?")
-    features = Features(
-        {tokens_column: Sequence(Value("string")), tags_column: Sequence(Value("string"))}
-    )
-    return Dataset.from_dict({tokens_column: sentences, tags_column: tags}, features=features)
+    columns: dict[str, list] = {tokens_column: sentences, tags_column: tags}
+    features = {tokens_column: Sequence(Value("string")), tags_column: Sequence(Value("string"))}
+    if document_column is not None and document:
+        columns[document_column] = documents
+        features[document_column] = Value("int64")
+    return Dataset.from_dict(columns, features=Features(features))
 
 
 def _check_index(path: Path, width: int, index: int, option: str) -> None:

@@ -120,6 +120,7 @@ class Task(ABC):
             for option, columns in required_columns.items():
                 require_columns(split, columns, f"{split_name} data", f"task.{option}")
             self.check_split(split_name, split)
+        splits = DatasetDict({name: self.annotate_split(name, s) for name, s in splits.items()})
         return add_missing_splits(splits, self.validation_split_percentage, self.shuffle_seed)
 
     def cut_to_size(self, splits: DatasetDict, **subsets: Any) -> DatasetDict:
@@ -137,6 +138,11 @@ class Task(ABC):
         """What a raw split must hold beyond its columns (a kind checks its values here,
         before any split is cut, so an error names the rows of the real files)."""
         return None  # a kind without value checks
+
+    def annotate_split(self, split_name: str, split: Dataset) -> Dataset:
+        """A checked raw split with what a kind must know of its rows before splits are cut
+        from train and shuffled (each row's place in its file ...); unchanged by default."""
+        return split
 
     @abstractmethod
     def prepare(self) -> DatasetDict:

@@ -4,7 +4,9 @@ Reads like Hugging Face's run_ner.py: load (CoNLL columns, json/jsonl, the Hub, 
 CoNLL-2003) -> tag list -> tokenize words and align tags to sub-word pieces -> collator ->
 seqeval metrics -> word-level predictions in CoNLL format. A sentence longer than
 `max_seq_length` tokens is split into overlapping windows whose word predictions are merged
-back (`long_sequence=windows`: ftlab/tasks/windows.py), or truncated. At prediction time, raw
+back (`long_sequence=windows`: ftlab/tasks/windows.py), or truncated. With
+`document_context`, a sentence is encoded with its document's neighbouring sentences around
+it, and only its own words are labelled (ftlab/tasks/context.py). At prediction time, raw
 text is split into words and the entities come back with character offsets. Defaults:
 token_classification.yaml beside this file.
 """
@@ -20,7 +22,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ftlab.data.cache import cached_map
-from ftlab.data.conll import CONLL_SUFFIXES, read_conll
+from ftlab.data.conll import CONLL_SUFFIXES, DOCUMENT, read_conll
 from ftlab.data.sources import read_table_file
 from ftlab.data.words import tokenizer_spans
 from ftlab.errors import FtlabError
@@ -38,6 +40,14 @@ from ftlab.tasks.alignment import (
 )
 from ftlab.tasks.base import Task, Tokenized
 from ftlab.tasks.chunks import MAPPING, chunk_rows
+from ftlab.tasks.context import (
+    AFTER,
+    BEFORE,
+    POSITION,
+    add_context,
+    encode_in_context,
+    no_documents,
+)
 from ftlab.tasks.loss import check_class_weights, weighted_loss
 from ftlab.tasks.outputs import first_output, softmax
 from ftlab.tasks.windows import (
@@ -84,6 +94,11 @@ class TokenClassificationTask(Task):
     # it: ftlab/tasks/windows.py) or `truncate` (the words past max_seq_length are lost)
     long_sequence: str = "windows"
     window_stride: int | None = None  # tokens consecutive windows share; null: a quarter
+    # each sentence with its document's neighbouring sentences as context, up to
+    # max_seq_length tokens; only its own words are labelled (ftlab/tasks/context.py)
+    document_context: bool = False
+    # json / csv / parquet / Hub rows: the document id column; null: CoNLL -DOCSTART- lines
+    document_column: str | None = None
     # the scheme `tag_scheme` resolves to, set by prepare() (a saved run: from its tags)
     scheme: str = field(init=False, default="")
     # what tokenizing found: each window's sentence per split; the split compute_metrics scores
@@ -127,15 +142,31 @@ class TokenClassificationTask(Task):
                 tokens_column=self.tokens_column,
                 tags_column=self.tags_column,
                 encoding=self.encoding,
+                document_column=self._documents if self.document_context else None,
             )
         return read_table_file(path, self.encoding)
 
+    @property
+    def _documents(self) -> str:
+        """The column of each sentence's document (CoNLL files: from -DOCSTART- lines)."""
+        return self.document_column or DOCUMENT
+
     def prepare(self) -> DatasetDict:
         """Load, check columns, tags and lengths, subsample: the raw splits training will use."""
-        splits = self.load_splits(
-            {"tokens_column": [self.tokens_column], "tags_column": [self.tags_column]}
-        )
+        required = {"tokens_column": [self.tokens_column], "tags_column": [self.tags_column]}
+        if self.document_context and self.document_column:
+            required["document_column"] = [self.document_column]
+        splits = self.load_splits(required)
         self._check_lengths(splits)
+        if self.document_context:  # from the split's own sentences, before subsampling
+            splits = DatasetDict(
+                {
+                    name: add_context(
+                        split, self.tokens_column, self._documents, self.max_seq_length
+                    )
+                    for name, split in splits.items()
+                }
+            )
         # a sentence's tags are a list per row, like a multi-label row's labels
         self.label_list = tag_labels.label_names(splits, self.tags_column, True, self.labels)
         tag_labels.check_known(splits, self.tags_column, True, self.label_list)
@@ -160,6 +191,15 @@ class TokenClassificationTask(Task):
                         f"{split_name} split, row {row}: '{column}' holds {value!r}; each row "
                         "needs a list of tokens and a list of tags, one per token"
                     )
+
+    def annotate_split(self, split_name: str, split: Dataset) -> Dataset:
+        """With `document_context`: each row's place in its file, so that a split cut from
+        train still knows the order of its document's sentences."""
+        if not self.document_context:
+            return split
+        if self._documents not in split.column_names:
+            raise no_documents(f"the {split_name} data", self.document_column)
+        return split.add_column(POSITION, list(range(len(split))))
 
     def _check_lengths(self, splits: DatasetDict) -> None:
         for split_name, split in splits.items():
@@ -188,9 +228,10 @@ class TokenClassificationTask(Task):
 
     def encode(self, tokenizer: Any, rows: Any) -> Any:
         """Pre-split words to token ids, truncated, or with `windows` every window of each
-        sentence (and the tokenizer's map from window to row); `word_ids(i)` maps them back."""
-        sentences = list(rows[self.tokens_column])
-        return _encode_words(tokenizer, sentences, self.max_seq_length, self._stride)
+        sentence (and the tokenizer's map from window to row); with `document_context` (rows
+        that carry it) a sentence that fits among its document's words around it;
+        `word_ids(i)` maps the sentence's own tokens back to its words."""
+        return _encode_rows(tokenizer, rows, self.tokens_column, self.max_seq_length, self._stride)
 
     def tokenize(self, splits: DatasetDict, tokenizer: Any) -> Tokenized:
         """Token ids and aligned `labels` (no padding: the collator pads each batch), cached,
@@ -212,7 +253,7 @@ class TokenClassificationTask(Task):
 
         def encoder(continuation: dict[int, int] | None) -> Any:
             def encode(batch: dict[str, list]) -> dict[str, list]:
-                encoded = _encode_words(tokenizer, batch[tokens_column], max_length, stride)
+                encoded = _encode_rows(tokenizer, batch, tokens_column, max_length, stride)
                 rows = chunk_rows(encoded, len(batch[tags_column]))
                 owners = _owners(encoded, rows, stride)
                 labels, cut = [], []
@@ -240,7 +281,7 @@ class TokenClassificationTask(Task):
         )
         train = DatasetDict({"train": splits["train"]})
         evaluation = DatasetDict({k: v for k, v in splits.items() if k != "train"})
-        settings = ("token-classification", max_length, stride)
+        settings = ("token-classification", max_length, stride, self.document_context)
         tokenized = {
             **cached_map(train, encoder(continuation), *settings),
             **cached_map(evaluation, encoder(None), *settings),
@@ -415,9 +456,29 @@ class TokenClassificationTask(Task):
                 f"{', '.join(rows.column_names)}"
             )
         columns = {self.tokens_column: words, TEXT_COLUMN: texts, "offsets": offsets}
+        if self.document_context:
+            columns.update(self._prediction_context(rows, words))
         if self.tags_column in rows.column_names:
             columns[self.tags_column] = tag_labels.as_names(rows, self.tags_column, True)
         return Dataset.from_dict(columns)
+
+    def _prediction_context(self, rows: Dataset, words: list[list[str]]) -> dict[str, list]:
+        """The context columns of prediction inputs: kept (a prepared split), or from the
+        rows' documents in their order (a CoNLL file with -DOCSTART- lines); none otherwise."""
+        if BEFORE in rows.column_names:
+            return {BEFORE: rows[BEFORE], AFTER: rows[AFTER]}
+        if self._documents not in rows.column_names:
+            log.info(
+                "no document context: the input has no document boundaries (a CoNLL file "
+                "with -DOCSTART- lines, or a '%s' column); each sentence is predicted alone",
+                self._documents,
+            )
+            return {}
+        documents = Dataset.from_dict(
+            {self.tokens_column: words, self._documents: rows[self._documents]}
+        )
+        documents = add_context(documents, self.tokens_column, self._documents, self.max_seq_length)
+        return {BEFORE: documents[BEFORE], AFTER: documents[AFTER]}
 
     def example_outputs(
         self, logits: np.ndarray, encoded: Any, inputs: Any, tokenizer: Any
@@ -475,6 +536,25 @@ class TokenClassificationTask(Task):
     def prediction_scores(self, outputs: list[np.ndarray], gold: list) -> dict[str, float]:
         """seqeval over every word, as the run's classification_report is."""
         return self.entity_scores(self.seqeval(self._tags(outputs), gold))
+
+
+def _encode_rows(
+    tokenizer: Any, rows: Any, tokens_column: str, max_length: int, stride: int | None
+) -> Any:
+    """The sentences of `rows` (a split or a batch of one), in their document context where
+    the rows carry it (`document_context`), else each alone."""
+    sentences = list(rows[tokens_column])
+    columns = rows.column_names if isinstance(rows, Dataset) else rows.keys()
+    if BEFORE not in columns:
+        return _encode_words(tokenizer, sentences, max_length, stride)
+    return encode_in_context(
+        tokenizer,
+        sentences,
+        rows[BEFORE],
+        rows[AFTER],
+        max_length,
+        lambda alone: _encode_words(tokenizer, alone, max_length, stride),
+    )
 
 
 def _encode_words(
