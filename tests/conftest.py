@@ -71,6 +71,13 @@ def build_tiny_bert(
     tokenizer.train_from_iterator(
         texts, WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
     )
+    # the trainer picks the same pieces every time but numbers tied ones in hash order, which
+    # changes per process; numbered in a fixed order, every run of the suite trains the same
+    # model on the same ids
+    ordered = specials + sorted(set(tokenizer.get_vocab()) - set(specials))
+    tokenizer.model = models.WordPiece(
+        vocab={piece: i for i, piece in enumerate(ordered)}, unk_token="[UNK]"
+    )
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",

@@ -58,6 +58,9 @@ def chunked_run(tmp_path_factory, tiny_model_dir: Path, long_files: dict) -> Pat
         *TRAIN,
         "task.long_document=chunks",
         "task.chunk_stride=8",
+        # the label shows in one chunk of six: its max is sure, the mean blurs it (4 trainer
+        # seeds: test accuracy 0.98 to 1.0 with max, 0.67 to 0.97 with mean)
+        "task.chunk_aggregation=max",
     )
 
 
@@ -69,7 +72,10 @@ def test_chunks_see_what_truncation_cuts(
     truncated = tiny_run(tmp_path, tiny_model_dir, long_files, *LONG, *TRAIN)
     chunked_accuracy = read_json(chunked_run / "metrics.json")["test"]["test_accuracy"]
     truncated_accuracy = read_json(truncated / "metrics.json")["test"]["test_accuracy"]
-    assert truncated_accuracy < 0.7 < chunked_accuracy, (truncated_accuracy, chunked_accuracy)
+    assert truncated_accuracy < 0.7 and chunked_accuracy > 0.9, (
+        truncated_accuracy,
+        chunked_accuracy,
+    )
 
 
 def test_metrics_and_predictions_are_per_document(
