@@ -80,6 +80,7 @@ def test_records_are_artifacts_and_no_secret_is_stored(store) -> None:
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "metrics.json", "classification_report.json"} <= names
     assert not any(name.startswith(("model", "checkpoint")) for name in names)
+    assert "status.json" not in names  # a copy saying "running": MLflow's run status tells
     assert (root / "mlartifacts").is_dir()  # beside the store, not ./mlruns
     stored = (root / "mlflow.db").read_bytes()
     for path in (root / "mlartifacts").rglob("*"):
@@ -87,6 +88,14 @@ def test_records_are_artifacts_and_no_secret_is_stored(store) -> None:
             stored += path.read_bytes()
     assert FAKE_TOKEN.encode() not in stored
     assert b"intent" in stored  # negative control: the store does hold the run's text
+
+
+def test_the_report_over_the_output_root_lists_the_run_not_its_artifact_copies(store) -> None:
+    from ftlab.report.runs import find_runs
+
+    root, run_dir = store
+    assert list((root / "mlartifacts").rglob("config.yaml"))  # the copies are there
+    assert [run.path for run in find_runs(root)] == [run_dir]
 
 
 def test_a_resumed_run_continues_its_mlflow_run(

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from ftlab.config.flatten import flatten
 from ftlab.config.paths import resolve_path
 from ftlab.config.secrets import redacted_container
-from ftlab.records import read_json, run_name, write_json
+from ftlab.records import STATUS_FILE, read_json, run_name, write_json
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ STORE = "mlflow.db"  # the default local store, in output_root
 ARTIFACTS = "mlartifacts"  # its artifacts, beside it
 # the run's record files logged as artifacts (never the model or checkpoints)
 RECORD_SUFFIXES = (".json", ".jsonl", ".yaml", ".conll", ".txt", ".csv")
+# status.json still says "running" when the records are logged (MLflow's run status says how
+# it ended); a copy of it would also make ftlab.report list the artifact store as a run
+NOT_LOGGED = (STATUS_FILE,)
 MAX_ARTIFACT_BYTES = 50 * 2**20
 
 
@@ -123,6 +126,6 @@ def log_records(run: Any, run_dir: Path, log_artifacts: bool) -> None:
     import mlflow
 
     for path in sorted(run_dir.iterdir()):
-        record = path.is_file() and path.suffix in RECORD_SUFFIXES
+        record = path.is_file() and path.suffix in RECORD_SUFFIXES and path.name not in NOT_LOGGED
         if record and path.stat().st_size <= MAX_ARTIFACT_BYTES:
             mlflow.log_artifact(str(path))
