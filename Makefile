@@ -66,7 +66,7 @@ dashboard: install  ## the MLflow UI on 127.0.0.1 for the runs logged with logge
 	@test -f $(RUNS)/mlflow.db || { echo "no MLflow store at $(RUNS)/mlflow.db: run with logger=mlflow first (or set RUNS=)"; exit 1; }
 	@test -x $(DASHBOARD)/bin/mlflow || { $(PYTHON) -m venv $(DASHBOARD) && $(DASHBOARD)/bin/python -m pip install --quiet "mlflow==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("mlflow"))')"; }
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (store $(RUNS)/mlflow.db; Ctrl-C stops it)"
-	$(DASHBOARD)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(RUNS))/mlflow.db --host 127.0.0.1 --port $(PORT)
+	MLFLOW_DISABLE_TELEMETRY=$${MLFLOW_DISABLE_TELEMETRY:-true} $(DASHBOARD)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(RUNS))/mlflow.db --host 127.0.0.1 --port $(PORT)
 
 clean:  ## remove the virtual environment and local run outputs
 	rm -rf $(VENV) $(DASHBOARD) experiments/runs experiments/multirun

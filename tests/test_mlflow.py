@@ -3,6 +3,7 @@ own client: names, params, tags, metrics and artifacts of a run; resume continue
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -88,6 +89,22 @@ def test_records_are_artifacts_and_no_secret_is_stored(store) -> None:
             stored += path.read_bytes()
     assert FAKE_TOKEN.encode() not in stored
     assert b"intent" in stored  # negative control: the store does hold the run's text
+
+
+def test_jobs_in_one_process_log_into_their_own_stores_and_send_no_usage_data(
+    store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_model_dir: Path, intent_files
+) -> None:
+    """A sweep's jobs run in one process: a job of another output_root after `store`'s."""
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    overrides = [*tiny_run_overrides(tiny_model_dir, intent_files), "logger=mlflow"]
+    run_job(compose_config([*overrides, f"output_root={tmp_path}"]), tmp_path / "run")
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # MLflow's copy of this job's store is gone
+    for root in (store[0], tmp_path):
+        client, run = _only_run(root)  # each store holds its own job's run, and only it
+        assert client.list_artifacts(run.info.run_id)
+        assert run.info.artifact_uri.startswith((root / "mlartifacts").as_uri())
 
 
 def test_the_report_over_the_output_root_lists_the_run_not_its_artifact_copies(store) -> None:

@@ -65,34 +65,56 @@ def mlflow_run(
     if section is None or not main_process:
         yield None
         return
+    # MLflow sends usage data to its servers by default: not from an offline training job
+    # unless the user asks for it (MLFLOW_DISABLE_TELEMETRY=false)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     remote = tracking_uri(cfg)
     local_store = None if remote else _local_store(cfg)
     uri = remote or f"sqlite:///{local_store}"
+    users_uri = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
+    try:
+        run = _start_run(mlflow, cfg, run_dir, context, uri, local_store)
+        log.info("MLflow: run %s in %s", run.info.run_id, uri)
+        try:
+            yield run
+        except BaseException:
+            mlflow.end_run(status="FAILED")
+            raise
+        mlflow.end_run()
+    finally:
+        # set_tracking_uri also wrote $MLFLOW_TRACKING_URI, which tracking_uri() takes for the
+        # user's server: the next job of a sweep in this process would log into this store
+        mlflow.set_tracking_uri(users_uri)
+
+
+def _start_run(
+    mlflow: Any,
+    cfg: DictConfig,
+    run_dir: Path,
+    context: dict[str, Any],
+    uri: str,
+    local_store: Path | None,
+) -> Any:
+    """The job's run: the one a resumed job started (mlflow.json), else a new one with the
+    config as params."""
     saved = run_dir / RUN_FILE
     earlier = read_json(saved) if saved.exists() else {}
     if earlier.get("tracking_uri") == uri:
-        run = mlflow.start_run(run_id=earlier["run_id"])  # a resumed job: the same run
-    else:
-        experiment = str(section.get("experiment") or cfg.task.name)
-        run = mlflow.start_run(
-            experiment_id=_experiment_id(mlflow, experiment, local_store),
-            run_name=run_name(run_dir, context["swept"]),
-            tags=_tags(context, run_dir),
-        )
-        params = {key: str(value) for key, value in flatten(redacted_container(cfg)).items()}
-        for start in range(0, len(params), 100):  # MLflow's batch limit
-            mlflow.log_params(dict(list(params.items())[start : start + 100]))
-        write_json(saved, {"tracking_uri": uri, "run_id": run.info.run_id})
-    log.info("MLflow: run %s in %s", run.info.run_id, uri)
-    try:
-        yield run
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    mlflow.end_run()
+        return mlflow.start_run(run_id=earlier["run_id"])
+    experiment = str(cfg.logger.mlflow.get("experiment") or cfg.task.name)
+    run = mlflow.start_run(
+        experiment_id=_experiment_id(mlflow, experiment, local_store),
+        run_name=run_name(run_dir, context["swept"]),
+        tags=_tags(context, run_dir),
+    )
+    params = {key: str(value) for key, value in flatten(redacted_container(cfg)).items()}
+    for start in range(0, len(params), 100):  # MLflow's batch limit
+        mlflow.log_params(dict(list(params.items())[start : start + 100]))
+    write_json(saved, {"tracking_uri": uri, "run_id": run.info.run_id})
+    return run
 
 
 def _tags(context: dict[str, Any], run_dir: Path) -> dict[str, str]:
