@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import FAST, compose_config, local_data
+from helpers import FAST, compose_config, local_data, tiny_run_overrides
 
 from ftlab.job.lifecycle import run_job
 from ftlab.records import read_json
@@ -167,3 +167,26 @@ def test_every_experiment_preset_runs_a_few_steps(
     )
     assert run_job(cfg, tmp_path) is not None
     assert read_json(tmp_path / "status.json")["status"] == "completed"
+
+
+def test_early_stopping_stops_when_the_validation_metric_stops_improving(
+    tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    """At lr 1e-9 the weights stay put, so validation accuracy never beats its first value:
+    patience 1 ends the run after at most two evaluations (every 2 steps); the same run
+    without patience trains all 12 steps (the negative control)."""
+    common = [
+        *tiny_run_overrides(tiny_model_dir, intent_files),
+        "trainer.max_steps=12",
+        "trainer.eval_steps=2",
+        "trainer.save_steps=2",
+        "optimizer.learning_rate=1e-9",
+    ]
+
+    def last_step(*overrides: str) -> int:
+        run_dir = tmp_path / str(len(overrides))
+        run_job(compose_config([*common, *overrides]), run_dir)
+        return max(entry["step"] for entry in read_json(run_dir / "train_log.json"))
+
+    assert last_step("trainer.early_stopping_patience=1") <= 4
+    assert last_step() == 12
