@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from ftlab.config.adapt import check_adapt
 from ftlab.config.fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_key
 from ftlab.config.secrets import SECRET_ENV_VARS, is_secret_key
-from ftlab.config.targets import task_fields
+from ftlab.config.targets import task_class, task_fields
 from ftlab.config.types import check_value
 from ftlab.errors import FtlabError, did_you_mean
 
@@ -34,6 +34,9 @@ MODEL_KEYS: dict[str, Any] = {
     # fields of the model's own config (`model.config.hidden_dropout_prob=0.2`), checked
     # against its config class once that is known (ftlab/training/models.py)
     "config": dict | None,
+    # the head on the encoder, for the kinds that offer a choice (token classification:
+    # softmax or crf); the task's own check names the choices
+    "head": str,
 }
 
 
@@ -61,10 +64,24 @@ def validate(cfg: DictConfig) -> None:
         if key not in MODEL_KEYS:
             raise FtlabError(f"unknown config key 'model.{key}': {did_you_mean(key, MODEL_KEYS)}")
         check_value(f"model.{key}", cfg.model[key], MODEL_KEYS[key])
+    _check_head(cfg)
     _check_positive(cfg)
     check_adapt(cfg)
     seed = cfg.trainer.get("seed")
     check_value("trainer.seed", seed, int)
+
+
+def _check_head(cfg: DictConfig) -> None:
+    """`model.head` on a kind whose yaml does not pass it to the task (no choice of head)."""
+    head = cfg.model.get("head")
+    if head is None or "head" in cfg.task:
+        return  # the task checks it as it is built
+    heads = task_class(cfg.task.get("_target_")).heads
+    if head not in heads:
+        raise FtlabError(
+            f"model.head={head}: task '{cfg.task.get('name')}' has only the head "
+            f"{', '.join(heads)}; model.head=crf is for token-classification (NER) tasks"
+        )
 
 
 def _check_positive(cfg: DictConfig) -> None:

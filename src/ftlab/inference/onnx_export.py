@@ -136,6 +136,11 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(threads)
     with boundary("loading the run's model", "check that the run completed and model/ is whole"):
         run = load_run(path)
+    if run.task.head != run.task.heads[0]:
+        raise FtlabError(
+            f"run={path} has model.head={run.task.head}, whose decoding (a Viterbi search) is "
+            "no ONNX graph; export a run with the default head"
+        )
     model = run.model.merge_and_unload() if hasattr(run.model, "merge_and_unload") else run.model
     model = model.float().eval()
     out = Path(cfg.output).expanduser() if cfg.output else path / "onnx"

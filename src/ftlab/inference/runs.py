@@ -82,10 +82,7 @@ def load_model(model_dir: Path, task: Any) -> Any:
             ) from exc
         auto_class = getattr(peft, task.model_class.replace("AutoModel", "AutoPeftModel"))
         return auto_class.from_pretrained(str(model_dir), **kwargs).eval()
-    import transformers
-
-    auto_class = getattr(transformers, task.model_class)
-    return auto_class.from_pretrained(model_dir, use_safetensors=True, **kwargs).eval()
+    return task.model_loader().from_pretrained(model_dir, use_safetensors=True, **kwargs).eval()
 
 
 def load_run(path: Path) -> Run:

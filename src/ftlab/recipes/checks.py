@@ -45,6 +45,11 @@ def _check_peft(cfg: DictConfig, task: Any) -> None:
         )
     if task.peft_task_type is None:
         raise FtlabError(f"peft={method} does not support {type(task).__name__} tasks")
+    if task.head != task.heads[0]:  # peft wraps the transformers head it knows, not another
+        raise FtlabError(
+            f"peft={method} trains an adapter and the model's own head; model.head={task.head} "
+            f"does not combine with it: use model.head={task.heads[0]} or full fine-tuning"
+        )
     fields = adapters.config_fields(method)  # imports peft: only when a method is chosen
     for key in peft_cfg:
         if key not in fields:

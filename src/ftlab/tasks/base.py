@@ -55,6 +55,8 @@ class Task(ABC):
     shuffle_seed: int = 42
     main_metric: str = "accuracy"
     encoding: str = "utf-8"  # of csv / json / CoNLL / text files (latin-1, cp1252, gbk ...)
+    # the head on the encoder: `model.head` (a kind's yaml passes it on), one of `heads`
+    head: str = "softmax"
     # the output names in the model's id order, set by prepare() (or from a saved model)
     label_list: list[str] = field(init=False, default_factory=list)
 
@@ -64,6 +66,7 @@ class Task(ABC):
     metrics: ClassVar[frozenset[str]]  # what compute_metrics returns (Trainer adds "loss")
     minimized: ClassVar[frozenset[str]] = frozenset({"loss"})  # lower is better for these
     csv_predictions: ClassVar[bool] = True  # ftlab.predict may write its records as csv
+    heads: ClassVar[tuple[str, ...]] = ("softmax",)  # the `model.head` choices of the kind
 
     def __post_init__(self) -> None:
         check_fields(self, "task")  # each value has its field's type, then the kind's checks
@@ -87,6 +90,11 @@ class Task(ABC):
                 f"task.encoding={self.encoding} is not an encoding Python knows; "
                 "use e.g. utf-8, latin-1, cp1252, gbk"
             ) from None
+        if self.head not in self.heads:
+            raise FtlabError(
+                f"model.head={self.head}: {type(self).__name__} has the heads "
+                f"{', '.join(self.heads)}; use one of them"
+            )
         if not self.known_metric(self.main_metric):
             raise FtlabError(
                 f"task.main_metric={self.main_metric} is not a metric of {type(self).__name__}; "
@@ -153,6 +161,13 @@ class Task(ABC):
         """The plain text of each example (what a masked-LM stage can learn from)."""
 
     # -- model ---------------------------------------------------------------------------
+    def model_loader(self) -> Any:
+        """What `from_pretrained` is called on: the transformers Auto class of `model_class`
+        (a kind with another head returns its own loader)."""
+        import transformers
+
+        return getattr(transformers, self.model_class)
+
     @abstractmethod
     def model_kwargs(self) -> dict[str, Any]:
         """`from_pretrained` keyword arguments for the head (`num_labels`, `id2label` ...)."""

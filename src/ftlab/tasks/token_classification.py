@@ -48,6 +48,13 @@ from ftlab.tasks.context import (
     encode_in_context,
     no_documents,
 )
+from ftlab.tasks.crf import (
+    SCORED_MASK,
+    CrfTokenClassification,
+    PadScoredMask,
+    check_installed,
+    scored_masks,
+)
 from ftlab.tasks.loss import check_class_weights, weighted_loss
 from ftlab.tasks.outputs import first_output, softmax
 from ftlab.tasks.windows import (
@@ -109,6 +116,9 @@ class TokenClassificationTask(Task):
     peft_task_type: ClassVar[str | None] = "TOKEN_CLS"
     metrics: ClassVar[frozenset[str]] = frozenset({"f1", "precision", "recall", "accuracy"})
     csv_predictions: ClassVar[bool] = False  # entities are nested records
+    # softmax: a tag per word from the classifier's logits; crf: the Viterbi path of a CRF
+    # over them (ftlab/tasks/crf.py)
+    heads: ClassVar[tuple[str, ...]] = ("softmax", "crf")
 
     def check(self) -> None:
         super().check()
@@ -121,6 +131,21 @@ class TokenClassificationTask(Task):
             )
         tag_schemes.check_scheme(self.tag_scheme)
         check_windows(self.long_sequence, self.window_stride, self.max_seq_length)
+        if self.head == "crf":
+            self._check_crf()
+
+    def _check_crf(self) -> None:
+        if self.label_all_tokens:
+            raise FtlabError(
+                "model.head=crf scores each word once, on its first piece; "
+                "task.label_all_tokens=true does not combine with it: remove one"
+            )
+        if self.class_weights is not None:
+            raise FtlabError(
+                "task.class_weights weights the softmax head's cross-entropy; the CRF's loss "
+                "is the likelihood of whole tag paths: remove task.class_weights or model.head=crf"
+            )
+        check_installed()
 
     @classmethod
     def known_metric(cls, metric: str) -> bool:
@@ -214,6 +239,9 @@ class TokenClassificationTask(Task):
     def model_kwargs(self) -> dict[str, Any]:
         return tag_labels.label_kwargs(self.label_list)
 
+    def model_loader(self) -> Any:
+        return CrfTokenClassification if self.head == "crf" else super().model_loader()
+
     def texts(self, split: Dataset) -> list[str]:
         """A sentence's words joined by spaces (a character-level sentence's characters too:
         the tokenizer splits CJK characters alike either way)."""
@@ -230,8 +258,18 @@ class TokenClassificationTask(Task):
         """Pre-split words to token ids, truncated, or with `windows` every window of each
         sentence (and the tokenizer's map from window to row); with `document_context` (rows
         that carry it) a sentence that fits among its document's words around it;
-        `word_ids(i)` maps the sentence's own tokens back to its words."""
-        return _encode_rows(tokenizer, rows, self.tokens_column, self.max_seq_length, self._stride)
+        `word_ids(i)` maps the sentence's own tokens back to its words. With the CRF head,
+        `scored_mask` marks each owned word's first piece (what the CRF runs over)."""
+        encoded = _encode_rows(
+            tokenizer, rows, self.tokens_column, self.max_seq_length, self._stride
+        )
+        if self.head == "crf":
+            count = len(encoded["input_ids"])
+            owners = _owners(encoded, list(encoded.get(MAPPING, range(count))), self._stride)
+            encoded[SCORED_MASK] = [
+                _first_piece_mask(encoded.word_ids(i), owned) for i, owned in enumerate(owners)
+            ]
+        return encoded
 
     def tokenize(self, splits: DatasetDict, tokenizer: Any) -> Tokenized:
         """Token ids and aligned `labels` (no padding: the collator pads each batch), cached,
@@ -243,11 +281,12 @@ class TokenClassificationTask(Task):
         their scores stay per word.
         """
         # locals, not self: the cache key hashes what the function captures
-        tokens_column, tags_column, max_length, stride = (
+        tokens_column, tags_column, max_length, stride, crf = (
             self.tokens_column,
             self.tags_column,
             self.max_seq_length,
             self._stride,
+            self.head == "crf",
         )
         label2id, name = self.label2id, tag_labels.name_converter(splits["train"], tags_column)
 
@@ -265,6 +304,8 @@ class TokenClassificationTask(Task):
                     last = i == len(rows) - 1 or rows[i + 1] != row
                     cut.append(truncated_words(word_ids, len(tags), max_length) if last else 0)
                 encoded["labels"] = labels
+                if crf:  # the CRF runs over the labelled positions: first pieces it owns
+                    encoded[SCORED_MASK] = scored_masks(labels, IGNORE)
                 encoded[_TRUNCATED] = cut
                 encoded[SENTENCE] = [batch[SENTENCE][row] for row in rows]
                 return encoded
@@ -281,7 +322,7 @@ class TokenClassificationTask(Task):
         )
         train = DatasetDict({"train": splits["train"]})
         evaluation = DatasetDict({k: v for k, v in splits.items() if k != "train"})
-        settings = ("token-classification", max_length, stride, self.document_context)
+        settings = ("token-classification", max_length, stride, self.document_context, crf)
         tokenized = {
             **cached_map(train, encoder(continuation), *settings),
             **cached_map(evaluation, encoder(None), *settings),
@@ -334,9 +375,10 @@ class TokenClassificationTask(Task):
         from transformers import DataCollatorForTokenClassification
 
         # pads `labels` with IGNORE (-100) as well as the inputs
-        return DataCollatorForTokenClassification(
+        collator = DataCollatorForTokenClassification(
             tokenizer, pad_to_multiple_of=pad_to_multiple_of, label_pad_token_id=IGNORE
         )
+        return PadScoredMask(collator) if self.head == "crf" else collator
 
     # -- training and scoring ---------------------------------------------------------
     def loss_function(self, train: Dataset) -> Any:
@@ -573,6 +615,12 @@ def _owners(encoded: Any, rows: list[int], stride: int | None) -> list[set[int] 
     if stride is None:
         return [None] * len(rows)
     return list(owned_words(encoded, rows, stride))
+
+
+def _first_piece_mask(word_ids: list[int | None], owned: set[int] | None) -> list[int]:
+    """1 on each (owned) word's first piece, 0 elsewhere."""
+    positions = set(first_pieces(word_ids, owned).values())
+    return [int(position in positions) for position in range(len(word_ids))]
 
 
 def _joined_offsets(words: list[str]) -> list[list[int]]:

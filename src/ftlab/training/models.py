@@ -130,11 +130,10 @@ def load_tokenizer(source: str, model: DictConfig) -> Any:
     return tokenizer
 
 
-def load_model(source: str, model: DictConfig, model_class: str, **task_kwargs: Any) -> Any:
-    """`AutoModelFor<Task>.from_pretrained` with the task's head, from safetensors only
-    unless `model.use_safetensors=false` (pickled `.bin` weights can run code on load)."""
-    import transformers
-
+def load_model(source: str, model: DictConfig, loader: Any, **task_kwargs: Any) -> Any:
+    """`loader.from_pretrained` (the task's `AutoModelFor<Task>`, or its own head's loader),
+    from safetensors only unless `model.use_safetensors=false` (pickled `.bin` weights can
+    run code on load)."""
     safetensors_only = bool(model.get("use_safetensors", True))
     local = Path(source)
     if safetensors_only and local.is_dir() and not any(local.glob("*.safetensors")):
@@ -143,8 +142,7 @@ def load_model(source: str, model: DictConfig, model_class: str, **task_kwargs: 
             "default (pickled .bin files can run code): convert them, or set "
             "model.use_safetensors=false if you trust the files"
         )
-    auto_class = getattr(transformers, model_class)
-    loaded, info = auto_class.from_pretrained(
+    loaded, info = loader.from_pretrained(
         source,
         revision=model.get("revision"),
         trust_remote_code=bool(model.trust_remote_code),
@@ -162,7 +160,7 @@ def load_model(source: str, model: DictConfig, model_class: str, **task_kwargs: 
             "model '%s' has no trained weights for %s: they start from scratch (%s)",
             source,
             ", ".join(new[:4]) + (" ..." if len(new) > 4 else ""),
-            model_class,
+            type(loaded).__name__,
         )
     return loaded
 

@@ -154,7 +154,7 @@ def train(
         f"loading model '{source}'",
         "its weights may be truncated or corrupt: copy or download them again",
     ):
-        model = load_model(source, cfg.model, task.model_class, **task.model_kwargs())
+        model = load_model(source, cfg.model, task.model_loader(), **task.model_kwargs())
     total_steps = adapters.training_steps(len(splits["train"]), args)
     model = apply.prepare_model(cfg, model, task.peft_task_type, total_steps)
     apply.record_parameters(model, run_dir, main_process=args.process_index == 0)
