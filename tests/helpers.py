@@ -91,6 +91,28 @@ def tiny_run(run_dir: Path, model_dir: Path, files: dict[str, Path], *overrides:
     return run_dir
 
 
+def exported(run_dir: Path, out: Path) -> dict:
+    """`python -m ftlab.export run=RUN_DIR quantize=int8` in-process (few latency runs): the
+    report, after the export's own checks against PyTorch passed."""
+    from ftlab.inference.onnx_export import export
+
+    cfg = compose_config(
+        [f"run={run_dir}", f"output={out}", "quantize=int8", "latency_runs=2", "check_samples=8"],
+        config_name="export",
+    )
+    return export(cfg)
+
+
+def assert_export_agrees(report: dict) -> None:
+    """fp32 ONNX gives PyTorch's outputs; int8 stays close and is smaller."""
+    models = report["models"]
+    assert set(models) == {"pytorch", "onnx", "onnx_int8"}
+    assert models["onnx"]["max_abs_logit_diff"] <= 1e-4
+    assert models["onnx"]["label_agreement"] == 1.0
+    assert models["onnx_int8"]["max_abs_output_diff"] <= 0.1
+    assert models["onnx_int8"]["size_mb"] < models["onnx"]["size_mb"]
+
+
 def headless_chromium():
     """A Selenium driver for Debian's headless Chromium (`apt-get install chromium
     chromium-driver`); the calling test is skipped where either is missing."""

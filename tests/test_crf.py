@@ -162,6 +162,7 @@ def test_predictions_are_the_viterbi_path_of_the_saved_crf(
         (["task=ner", "model.head=crf", "task.label_all_tokens=true"], "label_all_tokens"),
         (["task=ner", "model.head=crf", "task.class_weights=balanced"], "class_weights"),
         (["task=ner", "model.head=crf", "peft=lora"], "does not combine"),
+        (["task=ner", "model.head=crf", "trainer.label_smoothing_factor=0.1"], "smooths"),
         (["task=ner", "model.head=beam"], "has the heads softmax, crf"),
         (["task=intent", "model.head=crf"], "token-classification"),
     ],
@@ -184,3 +185,19 @@ def test_export_refuses_a_crf_run(crf_run: Path, tmp_path: Path) -> None:
     cfg = compose_config([f"run={crf_run}", f"output={tmp_path}"], config_name="export")
     with pytest.raises(FtlabError, match="Viterbi"):
         export(cfg)
+
+
+def test_a_masked_lm_stage_before_a_crf_run_trains_without_the_crf() -> None:
+    """adapt=tapt: the stage is a masked-LM run (its own head); the CRF is the NER run's."""
+    from helpers import compose_config
+
+    from ftlab.config.adapt import stage_config
+    from ftlab.config.validate import validate
+    from ftlab.job.lifecycle import check_config
+
+    cfg = compose_config(["task=ner", "model.head=crf", "adapt=tapt"])
+    check_config(cfg)
+    assert cfg.task.head == "crf"
+    stage = stage_config(cfg)
+    validate(stage)
+    assert stage.model.head is None and "head" not in stage.task

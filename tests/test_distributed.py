@@ -97,22 +97,33 @@ def test_one_process_with_accumulation_matches_two_processes(
     """
     from ftlab.job.lifecycle import run_job
 
-    cfg = compose_config(
-        [
-            "hardware=cpu",
-            f"model.name_or_path={tiny_model_dir}",
-            *local_data(intent_files),
-            *SHORT,
-            "trainer.per_device_train_batch_size=16",
-            "trainer.gradient_accumulation_steps=2",
-        ]
-    )
-    run_job(cfg, tmp_path)
-    one = read_json(tmp_path / "metrics.json")
-    two = read_json(two_process_run / "metrics.json")
-    assert read_json(tmp_path / "env.json")["effective_train_batch_size"] == 32
+    def one_process(accumulation: int) -> dict:
+        cfg = compose_config(
+            [
+                "hardware=cpu",
+                f"model.name_or_path={tiny_model_dir}",
+                *local_data(intent_files),
+                *SHORT,
+                "trainer.per_device_train_batch_size=16",
+                f"trainer.gradient_accumulation_steps={accumulation}",
+            ]
+        )
+        run_job(cfg, tmp_path / str(accumulation))
+        assert (
+            read_json(tmp_path / str(accumulation) / "env.json")["effective_train_batch_size"]
+            == 16 * accumulation
+        )
+        return read_json(tmp_path / str(accumulation) / "metrics.json")
+
+    one, two = one_process(2), read_json(two_process_run / "metrics.json")
     assert one["train"]["train_loss"] == pytest.approx(two["train"]["train_loss"], rel=0.02)
     assert one["validation"]["eval_loss"] == pytest.approx(two["validation"]["eval_loss"], rel=0.02)
+    # negative control: two ranks that read the same batches would train like one process
+    # on 16 examples a step; that run is outside the 2% the real one is held to
+    alone = one_process(1)
+    assert alone["validation"]["eval_loss"] != pytest.approx(
+        two["validation"]["eval_loss"], rel=0.02
+    )
 
 
 def test_a_failing_rank_fails_the_whole_run_quickly(

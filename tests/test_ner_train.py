@@ -78,3 +78,58 @@ def test_saved_model_works_with_the_token_classification_pipeline(ner_run: Path)
         assert theirs == ours, text
         found += len(ours)
     assert found > 0
+
+
+def test_an_ner_run_exports_to_onnx_with_the_same_token_logits(
+    ner_run: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    from helpers import assert_export_agrees, exported
+
+    report = exported(ner_run, tmp_path)
+    assert_export_agrees(report)
+    # per token: the check compares every real token of the 8 sentences, not 8 rows
+    assert report["check_examples"] == 8
+    import onnx
+
+    outputs = onnx.load(str(tmp_path / "model.onnx")).graph.output
+    assert [d.dim_param or d.dim_value for d in outputs[0].type.tensor_type.shape.dim][2] == 9
+
+
+def test_lora_on_ner_trains_the_adapter_and_predicts_as_trained(
+    tmp_path: Path, tiny_ner_model_dir: Path, conll_files: dict
+) -> None:
+    """peft's TOKEN_CLS task type end to end: an adapter and the tagging head train, the
+    base stays put, and ftlab.predict (AutoPeftModelForTokenClassification) reproduces the
+    run's own test predictions."""
+    pytest.importorskip("peft")
+    from helpers import tiny_run
+
+    from ftlab.inference.predictor import Batching, run_outputs
+    from ftlab.inference.runs import load_run
+
+    run_dir = tiny_run(
+        tmp_path / "lora-ner",
+        tiny_ner_model_dir,
+        conll_files,
+        "task=ner",
+        "task.max_seq_length=256",
+        "peft=lora",
+        "peft.r=4",
+        "trainer.max_steps=12",
+        "optimizer.learning_rate=3e-3",
+        "trainer.eval_strategy=no",
+        "trainer.save_strategy=no",
+        "trainer.load_best_model_at_end=false",
+    )
+    assert (run_dir / "model" / "adapter_config.json").is_file()
+    params = read_json(run_dir / "params.json")
+    assert 0 < params["trainable_parameters"] < params["total_parameters"] / 5
+    losses = [e["loss"] for e in read_json(run_dir / "train_log.json") if "loss" in e]
+    assert losses[-1] < losses[0]
+    run = load_run(run_dir)
+    assert type(run.model).__name__ == "PeftModelForTokenClassification"
+    inputs = run.task.prediction_inputs(run.task.prepare()["test"], run.tokenizer)
+    outputs = run_outputs(run, inputs, Batching(batch_size=16, device="cpu", progress=False))
+    tags = [[run.task.label_list[i] for i in p.argmax(-1)] for p in outputs]
+    assert tags == [[row[2] for row in rows] for rows in _predicted_sentences(run_dir)]

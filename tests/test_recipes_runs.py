@@ -215,3 +215,15 @@ def test_predict_runs_a_lora_run_as_trained(lora_run: Path, intent_files, tmp_pa
     assert [row["label"] for row in predicted] == [row["prediction"] for row in trained]
     labels = list(trained[0]["scores"])
     assert np.allclose(scores(predicted, labels), scores(trained, labels), atol=1e-4)
+
+
+def test_a_lora_run_exports_its_merged_model_to_onnx(lora_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from helpers import assert_export_agrees, exported
+
+    report = exported(lora_run, tmp_path)
+    assert_export_agrees(report)
+    # the graph is base and adapter merged: as many weights as the merged model's
+    merged = load_file(lora_run / "model-merged" / "model.safetensors")
+    weights = sum(array.size for array in merged.values())
+    assert report["models"]["pytorch"]["size_mb"] == pytest.approx(weights * 4 / 2**20, rel=1e-3)

@@ -158,3 +158,11 @@ def test_the_report_shows_the_chosen_thresholds(tuned_run: Path, tmp_path: Path)
     saved = read_json(tuned_run / "model/decision.json")["thresholds"]
     for label, value in saved["per_label"].items():
         assert f"<td>{label}</td>\n      <td>{value:.2f}</td>" in page
+
+
+def test_a_multi_label_run_exports_to_onnx(tuned_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from helpers import assert_export_agrees, exported
+
+    report = exported(tuned_run, tmp_path)
+    assert_export_agrees(report)  # agreement on the labels each sigmoid output decides

@@ -41,7 +41,7 @@ _TASK_KEYS = ("max_seq_length", "mlm_probability", "whole_word_mask", "line_by_l
 _DAPT_KEYS = ("train_file", "validation_file", "text_column")
 # fine-tuning recipes that do not carry over to the masked-LM stage
 _FINE_TUNING_ONLY = {
-    "model": ("freeze", "freeze_layers"),
+    "model": ("freeze", "freeze_layers", "head"),  # the stage's head is the MLM head
     "optimizer": ("layerwise_lr_decay", "head_learning_rate"),
     "trainer": ("early_stopping_patience", "adversarial"),
     "distill": ("teacher",),  # a teacher of the fine-tuned task, not of masked-LM training

@@ -36,7 +36,7 @@ MODEL_KEYS: dict[str, Any] = {
     "config": dict | None,
     # the head on the encoder, for the kinds that offer a choice (token classification:
     # softmax or crf); the task's own check names the choices
-    "head": str,
+    "head": str | None,
 }
 
 

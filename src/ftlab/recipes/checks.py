@@ -25,6 +25,12 @@ def check_recipes(cfg: DictConfig, task: Any) -> None:
     if cfg.trainer.get("adversarial"):
         check_adversarial(cfg.trainer.adversarial, cfg.trainer.get("adversarial_epsilon"))
     check_distill(cfg, task)
+    if task.head != task.heads[0] and cfg.trainer.get("label_smoothing_factor"):
+        # the Trainer would replace the head's own loss with a smoothed cross-entropy
+        raise FtlabError(
+            f"trainer.label_smoothing_factor smooths a cross-entropy; model.head={task.head} "
+            "trains on its own loss: remove one of them"
+        )
 
 
 def _check_peft(cfg: DictConfig, task: Any) -> None:
