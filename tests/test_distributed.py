@@ -118,12 +118,6 @@ def test_one_process_with_accumulation_matches_two_processes(
     one, two = one_process(2), read_json(two_process_run / "metrics.json")
     assert one["train"]["train_loss"] == pytest.approx(two["train"]["train_loss"], rel=0.02)
     assert one["validation"]["eval_loss"] == pytest.approx(two["validation"]["eval_loss"], rel=0.02)
-    # negative control: two ranks that read the same batches would train like one process
-    # on 16 examples a step; that run is outside the 2% the real one is held to
-    alone = one_process(1)
-    assert alone["validation"]["eval_loss"] != pytest.approx(
-        two["validation"]["eval_loss"], rel=0.02
-    )
 
 
 def test_a_failing_rank_fails_the_whole_run_quickly(

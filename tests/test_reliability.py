@@ -407,9 +407,11 @@ def test_pickled_weights_are_refused_unless_asked_for(tmp_path: Path, tiny_model
     (pickled / "model.safetensors").unlink()
     torch.save(weights, pickled / "pytorch_model.bin")
 
+    from transformers import AutoModelForSequenceClassification
+
     from ftlab.training.models import load_model
 
-    head = "AutoModelForSequenceClassification"
+    head = AutoModelForSequenceClassification
     model_cfg = compose_config([f"model.name_or_path={pickled}"]).model
     with pytest.raises(FtlabError, match=r"has no \.safetensors weights"):
         load_model(str(pickled), model_cfg, head, num_labels=2)

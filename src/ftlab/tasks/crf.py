@@ -7,8 +7,8 @@ time the tags are the Viterbi path. The CRF runs over the scored positions only 
 word's first piece, in the window that owns it: the `scored_mask` input the task adds), so
 its transitions are between words, not between pieces of one word.
 
-Because the class is a subclass of the checkpoint's own, the Trainer saves, checkpoints,
-resumes and reloads it like any transformers model (the `crf.*` weights sit beside the
+Because the class is a subclass of the checkpoint's own, the Trainer saves, checkpoints
+and reloads it like any transformers model (the `crf.*` weights sit beside the
 others in model.safetensors), and `AutoModelForTokenClassification` still loads a saved
 run as a plain softmax tagger on the same weights (it ignores `crf.*`).
 
@@ -72,11 +72,12 @@ class CrfHead:
                 "run's task (ftlab.predict does), which marks the positions the CRF scores"
             )
         packed = Packed(outputs.logits, scored_mask.bool())
-        if labels is not None:
-            outputs.loss = self.crf_loss(packed, labels)
-        if not self.training:
-            outputs.logits = viterbi_logits(self.crf, outputs.logits, packed)
-        return outputs
+        loss = None if labels is None else self.crf_loss(packed, labels)
+        logits = (
+            outputs.logits if self.training else viterbi_logits(self.crf, outputs.logits, packed)
+        )
+        # a new output, so the loss is its first field (as the Trainer and to_tuple expect)
+        return type(outputs)(**{**outputs, "loss": loss, "logits": logits})
 
     def crf_loss(self, packed: Packed, labels: Any) -> Any:
         """The negative log-likelihood of the gold paths, per scored word (the scale of the
@@ -199,11 +200,9 @@ class PadScoredMask:
         masks = [list(f[SCORED_MASK]) for f in features]
         batch = self.collator([{k: v for k, v in f.items() if k != SCORED_MASK} for f in features])
         width = batch["input_ids"].shape[1]
-        padding_right = getattr(self.collator, "tokenizer", None) is None or (
-            self.collator.tokenizer.padding_side == "right"
-        )
+        side = getattr(getattr(self.collator, "tokenizer", None), "padding_side", "right")
         padded = [
-            (m + [0] * (width - len(m))) if padding_right else ([0] * (width - len(m)) + m)
+            m + [0] * (width - len(m)) if side == "right" else [0] * (width - len(m)) + m
             for m in masks
         ]
         batch[SCORED_MASK] = torch.tensor(padded, dtype=torch.long)
