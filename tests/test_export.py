@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_run
+from helpers import assert_export_agrees, tiny_run
 
 from ftlab.records import read_json
 
@@ -48,12 +48,8 @@ def test_onnx_and_int8_agree_with_pytorch(run_dir: Path, tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr
     report = read_json(out / "export.json")
+    assert_export_agrees(report)
     models = report["models"]
-    assert set(models) == {"pytorch", "onnx", "onnx_int8"}
-    assert models["onnx"]["max_abs_logit_diff"] <= 1e-4
-    assert models["onnx"]["label_agreement"] == 1.0
-    assert models["onnx_int8"]["max_abs_output_diff"] <= 0.1
-    assert models["onnx_int8"]["size_mb"] < models["onnx"]["size_mb"]
     for m in models.values():
         assert 0 < m["p50_ms"] <= m["p95_ms"]
         assert m["samples_per_second"] > 0
