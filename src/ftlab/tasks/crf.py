@@ -64,13 +64,13 @@ class CrfHead:
             super()._init_weights(module)
 
     def crf_forward(self, scored_mask: Any, *args: Any, **kwargs: Any) -> Any:
-        labels = kwargs.pop("labels", None)
-        outputs = super().forward(*args, **kwargs)  # no labels: no cross-entropy
-        if scored_mask is None:
+        if scored_mask is None:  # before the encoder runs, not after
             raise FtlabError(
                 f"model.head=crf: the model got no '{SCORED_MASK}' input; tokenize with the "
                 "run's task (ftlab.predict does), which marks the positions the CRF scores"
             )
+        labels = kwargs.pop("labels", None)
+        outputs = super().forward(*args, **kwargs)  # no labels: no cross-entropy
         packed = Packed(outputs.logits, scored_mask.bool())
         loss = None if labels is None else self.crf_loss(packed, labels)
         logits = (
