@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -50,6 +51,40 @@ def trec_rows() -> list[dict[str, str]]:
     ]
 
 
+_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+VOCABS = Path(__file__).parent / "data" / "vocab"
+
+
+def _stored_vocab(texts: list[str], vocab_size: int) -> list[str]:
+    """The WordPiece vocabulary trained on `texts`, as stored in tests/data/vocab.
+
+    The trainer breaks ties between equally frequent merges in hash order, which changes per
+    process (the 3,000-piece CoNLL vocabulary came out different in each of six runs), so
+    a tiny model trained anew each session made tests flaky. The pieces one training chose
+    are stored under a hash of the texts and size and read back; a new text set trains once
+    and stores its file (commit it).
+    """
+    key = hashlib.sha256("\n".join([str(vocab_size), *texts]).encode()).hexdigest()[:16]
+    path = VOCABS / f"{key}.txt"
+    if not path.exists():
+        from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+        from tokenizers.trainers import WordPieceTrainer
+
+        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.train_from_iterator(
+            texts, WordPieceTrainer(vocab_size=vocab_size, special_tokens=_SPECIALS)
+        )
+        pieces = _SPECIALS + sorted(set(tokenizer.get_vocab()) - set(_SPECIALS))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")  # xdist workers may race here
+        partial.write_text("\n".join(pieces) + "\n", encoding="utf-8")
+        partial.replace(path)
+    # not splitlines(): it also cuts at U+2028, \x85 and other characters a piece may hold
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
 def build_tiny_bert(
     directory: Path, texts: Iterable[str], vocab_size: int, max_length: int = 128
 ) -> Path:
@@ -60,24 +95,18 @@ def build_tiny_bert(
     """
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers.trainers import WordPieceTrainer
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    texts = list(texts)
+    tokenizer = Tokenizer(
+        models.WordPiece(
+            vocab={piece: i for i, piece in enumerate(_stored_vocab(texts, vocab_size))},
+            unk_token="[UNK]",
+        )
+    )
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    tokenizer.train_from_iterator(
-        texts, WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
-    )
-    # the trainer picks the same pieces every time but numbers tied ones in hash order, which
-    # changes per process; numbered in a fixed order, every run of the suite trains the same
-    # model on the same ids
-    ordered = specials + sorted(set(tokenizer.get_vocab()) - set(specials))
-    tokenizer.model = models.WordPiece(
-        vocab={piece: i for i, piece in enumerate(ordered)}, unk_token="[UNK]"
-    )
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
