@@ -6,7 +6,7 @@ each pair labelled with both questions' fine classes (the label list is the trai
 50 classes, the rarest with a handful of examples). Prints a markdown table of validation /
 test macro- and micro-F1 (LexGLUE scoring, with the "no label" column) and the threshold.
 
-    python benchmarks/rare_labels.py [--out DIR] [--epochs 3] [--learning-rate 5e-4]
+    python benchmarks/rare_labels.py [--out DIR] [--epochs 3] [--learning-rate 5e-4] [OVERRIDE ...]
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     # at 1e-4 MiniLM learns only the labels' prior in 3 epochs (every score under 0.05)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
+    parser.add_argument(
+        "overrides", nargs="*", help="more Hydra overrides, e.g. optimizer.head_learning_rate=5e-3"
+    )
     options = parser.parse_args()
     files = write_pairs(options.out / "data")
     rows = []
@@ -80,6 +83,7 @@ def main() -> None:
                 f"optimizer.learning_rate={options.learning_rate}",
                 "trainer.disable_tqdm=true",
                 f"hydra.run.dir={run_dir}",
+                *options.overrides,
                 *overrides,
             ],
             check=True,

@@ -1,6 +1,6 @@
 """The final validation metrics come from the Trainer's own evaluation of the final weights
 during training (no second pass over the validation set), and are the reloaded best
-model's true scores (issue 21)."""
+model's true scores; timings.json splits the run's time into its phases (issue 21)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def files(tmp_path_factory, intent_files: dict) -> dict[str, Path]:
     validation = directory / "validation.csv"
     pd.read_csv(intent_files["validation"]).head(40).to_csv(validation, index=False)
     return {**intent_files, "validation": validation}
+
+
+PHASES = ("startup", "data", "model", "training", "scoring", "saving")
 
 
 def _evaluations(run_dir: Path) -> list[dict]:
@@ -46,6 +49,14 @@ def test_the_best_checkpoints_logged_evaluation_is_the_final_validation(
     key, maximise = f"eval_{metric}", metric != "loss"
     best = (max if maximise else min)(evaluations, key=lambda row: row[key])
     assert metrics == {k: v for k, v in best.items() if k != "step"}
+    # timings.json: the three evaluations and checkpoints split out of training
+    timings = read_json(run / "timings.json")
+    assert list(timings) == [*PHASES[:4], "evaluation", "checkpoints", *PHASES[4:]]
+    in_training = sum(row["eval_runtime"] for row in evaluations)
+    assert timings["evaluation"] == pytest.approx(in_training, abs=0.02)
+    assert timings["checkpoints"] > 0 and timings["training"] > 0
+    after_start = sum(seconds for phase, seconds in timings.items() if phase != "startup")
+    assert after_start <= read_json(run / "status.json")["seconds"] + 0.1
     # and they are the saved (reloaded best) model's real scores on that validation file
     cfg = compose_config(
         [f"run={run}", f"input={files['validation']}", "output=" + str(tmp_path / "p.jsonl")],
@@ -71,6 +82,10 @@ def test_without_a_logged_evaluation_the_final_model_is_evaluated(
     )
     evaluations = _evaluations(run)
     assert [row["step"] for row in evaluations] == [4]  # the one evaluation, after training
+    # negative control: nothing to split out of training, the evaluation is in the scoring
+    timings = read_json(run / "timings.json")
+    assert timings["evaluation"] == 0 and timings["checkpoints"] == 0
+    assert timings["scoring"] >= evaluations[0]["eval_runtime"]
     assert read_json(run / "metrics.json")["validation"]["eval_accuracy"] == pytest.approx(
         evaluations[0]["eval_accuracy"]
     )

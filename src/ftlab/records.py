@@ -14,6 +14,7 @@ METRICS_FILE = "metrics.json"
 ENV_FILE = "env.json"
 CONFIG_FILE = "config.yaml"
 TRAIN_LOG_FILE = "train_log.json"
+TIMINGS_FILE = "timings.json"  # seconds per phase of the run (training/timing.py)
 LOG_FILE = "run.log"  # Hydra's job log (the job is named after the ftlab.run module)
 RANK_FILE = "rank-{rank}.json"
 PARAMS_FILE = "params.json"

@@ -7,7 +7,6 @@ TrainingArguments -> Trainer -> train -> evaluate -> predict -> save.
 from __future__ import annotations
 
 import logging
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from ftlab.records import (
     DECISION_FILE,
     METRICS_FILE,
     MODEL_DIR,
+    TIMINGS_FILE,
     TRAIN_LOG_FILE,
     last_checkpoint,
     write_json,
@@ -127,6 +127,7 @@ def train(
     from ftlab.recipes import adapters, apply, distill
     from ftlab.recipes.trainer import RecipeTrainer
     from ftlab.training.callbacks import CheckpointOnSignal, StopOnNonFiniteLoss
+    from ftlab.training.timing import LoopPhases, Timings
 
     # torch warns on every DataLoader when pin_memory is on and no GPU is present
     warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
@@ -140,19 +141,21 @@ def train(
     ):
         args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
     record_rank(cfg, args, run_dir)
-    started = time.perf_counter()
+    timings = Timings()  # what came before the data is start-up
     # rank 0 (of each machine) fills the tokenization cache; the other ranks then read it
-    with args.main_process_first(desc="data and tokenization"):
+    with timings.phase("data"), args.main_process_first(desc="data and tokenization"):
         raw, tokenizer, tokenized = _prepare_data(task, source, cfg)
-    data_seconds = time.perf_counter() - started
     splits = tokenized.splits
     if args.process_index == 0:
         for name, record in tokenized.records.items():  # e.g. what truncation cut
             write_json(run_dir / name, record)
 
-    with boundary(
-        f"loading model '{source}'",
-        "its weights may be truncated or corrupt: copy or download them again",
+    with (
+        timings.phase("model"),
+        boundary(
+            f"loading model '{source}'",
+            "its weights may be truncated or corrupt: copy or download them again",
+        ),
     ):
         model = load_model(source, cfg.model, task.model_loader(), **task.model_kwargs())
     total_steps = adapters.training_steps(len(splits["train"]), args)
@@ -163,11 +166,14 @@ def train(
     # processes and skip dividing it by the accumulation steps: losses and gradients would
     # grow with world size and gradient_accumulation_steps (measured: 2x at either = 2).
     model.accepts_loss_kwargs = False
-    non_finite, on_signal = StopOnNonFiniteLoss(), CheckpointOnSignal()
+    non_finite, on_signal, loop = StopOnNonFiniteLoss(), CheckpointOnSignal(), LoopPhases()
     mixed = args.bf16 or args.fp16
     collator = task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None)
     if distill.teacher_path(cfg) is not None:  # the teacher's logits: once, then cached
-        with boundary("computing the teacher's outputs (distill.teacher)"):
+        with (
+            timings.phase("teacher"),
+            boundary("computing the teacher's outputs (distill.teacher)"),
+        ):
             splits["train"], record = distill.with_teacher_outputs(
                 cfg, task, tokenizer, splits["train"], args, collator
             )
@@ -192,6 +198,7 @@ def train(
                     *adapters.callbacks(model, cfg.get("peft")),
                     non_finite,
                     on_signal,
+                    loop,
                 ],
                 **apply.trainer_options(cfg, model, task),
             )
@@ -201,12 +208,13 @@ def train(
             len(splits["validation"]),
             len(splits["test"]),
             len(task.label_list),
-            data_seconds,
+            timings.seconds["data"],
         )
-        with boundary("training"):
+        with timings.phase("training"), boundary("training"):
             train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
+        timings.split_training(loop)
         train_metrics.update(peak_memory())  # peak_rss_mib (+ peak_gpu_memory_mib on a GPU)
-        with boundary("evaluating"):
+        with timings.phase("scoring"), boundary("evaluating"):
             validation = final_validation(trainer, task)
             task.score_split("test")  # decided as validation chose (e.g. tuned thresholds)
             test = trainer.predict(splits["test"], metric_key_prefix="test")
@@ -217,7 +225,7 @@ def train(
         trackers.final(metrics, trainer.state.global_step)
 
         # every rank: FSDP and DeepSpeed gather the sharded weights; only rank 0 writes them
-        with boundary(f"saving the model and records into {run_dir}"):
+        with timings.phase("saving"), boundary(f"saving the model and records into {run_dir}"):
             apply.save_models(cfg, trainer, tokenizer, run_dir)
             if trainer.is_world_process_zero():
                 logits = first_output(test.predictions)
@@ -227,6 +235,9 @@ def train(
                     write_json(run_dir / MODEL_DIR / DECISION_FILE, decision)
                 # every logged loss / eval metric by step: the report draws learning curves
                 write_json(run_dir / TRAIN_LOG_FILE, trainer.state.log_history)
+        if trainer.is_world_process_zero():
+            write_json(run_dir / TIMINGS_FILE, timings.finish())
+            log.info("seconds: %s", timings.summary())
         with boundary("logging the run's records to MLflow", "check logger.mlflow"):
             trackers.records(run_dir)
     return metrics
