@@ -50,8 +50,13 @@ def test_the_best_checkpoints_logged_evaluation_is_the_final_validation(
     best = (max if maximise else min)(evaluations, key=lambda row: row[key])
     assert metrics == {k: v for k, v in best.items() if k != "step"}
     # timings.json: the three evaluations and checkpoints split out of training
-    timings = read_json(run / "timings.json")
+    record = read_json(run / "timings.json")
+    timings = record["seconds"]
     assert list(timings) == [*PHASES[:4], "evaluation", "checkpoints", *PHASES[4:]]
+    # when each evaluation ended: in order, inside the stage's time
+    ended = [row["seconds"] for row in record["evaluations"]]
+    assert [row["step"] for row in record["evaluations"]] == [3, 6, 9]
+    assert ended == sorted(ended) and ended[-1] < sum(timings.values())
     in_training = sum(row["eval_runtime"] for row in evaluations)
     assert timings["evaluation"] == pytest.approx(in_training, abs=0.02)
     assert timings["checkpoints"] > 0 and timings["training"] > 0
@@ -83,7 +88,9 @@ def test_without_a_logged_evaluation_the_final_model_is_evaluated(
     evaluations = _evaluations(run)
     assert [row["step"] for row in evaluations] == [4]  # the one evaluation, after training
     # negative control: nothing to split out of training, the evaluation is in the scoring
-    timings = read_json(run / "timings.json")
+    record = read_json(run / "timings.json")
+    timings = record["seconds"]
+    assert record["evaluations"] == []
     assert timings["evaluation"] == 0 and timings["checkpoints"] == 0
     assert timings["scoring"] >= evaluations[0]["eval_runtime"]
     assert read_json(run / "metrics.json")["validation"]["eval_accuracy"] == pytest.approx(

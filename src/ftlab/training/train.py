@@ -127,7 +127,7 @@ def train(
     from ftlab.recipes import adapters, apply, distill
     from ftlab.recipes.trainer import RecipeTrainer
     from ftlab.training.callbacks import CheckpointOnSignal, StopOnNonFiniteLoss
-    from ftlab.training.timing import LoopPhases, Timings
+    from ftlab.training.timing import Timings
 
     # torch warns on every DataLoader when pin_memory is on and no GPU is present
     warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
@@ -166,7 +166,7 @@ def train(
     # processes and skip dividing it by the accumulation steps: losses and gradients would
     # grow with world size and gradient_accumulation_steps (measured: 2x at either = 2).
     model.accepts_loss_kwargs = False
-    non_finite, on_signal, loop = StopOnNonFiniteLoss(), CheckpointOnSignal(), LoopPhases()
+    non_finite, on_signal = StopOnNonFiniteLoss(), CheckpointOnSignal()
     mixed = args.bf16 or args.fp16
     collator = task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None)
     if distill.teacher_path(cfg) is not None:  # the teacher's logits: once, then cached
@@ -198,7 +198,7 @@ def train(
                     *adapters.callbacks(model, cfg.get("peft")),
                     non_finite,
                     on_signal,
-                    loop,
+                    timings.loop,
                 ],
                 **apply.trainer_options(cfg, model, task),
             )
@@ -212,7 +212,7 @@ def train(
         )
         with timings.phase("training"), boundary("training"):
             train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
-        timings.split_training(loop)
+        timings.split_training()
         train_metrics.update(peak_memory())  # peak_rss_mib (+ peak_gpu_memory_mib on a GPU)
         with timings.phase("scoring"), boundary("evaluating"):
             validation = final_validation(trainer, task)
