@@ -1,11 +1,12 @@
 """`make bench`: every benchmark, written to experiments/BENCHMARKS.md.
 
-    python benchmarks/run_all.py                     # the real figures (MiniLM, ~30 min on 2 cores)
+    python benchmarks/run_all.py                     # the real figures (MiniLM, ~2 h on 2 cores)
     python benchmarks/run_all.py --quick --model DIR --out /tmp/B.md   # tiny sizes, end to end
 
 Sections: framework overhead and start-up (overhead.py), dynamic padding (padding.py),
 tokenization cache (cache.py), inference (inference.py), 1 against 2 processes
-(throughput.py). Each figure comes with the machine line and its command.
+(throughput.py), time to quality on whole jobs (time_to_quality.py; quick mode: the
+sentiment job only). Each figure comes with the machine line and its command.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import inference
 import overhead
 import padding
 import throughput
+import time_to_quality
 from common import MINILM, ROOT, load, machine
 
 from ftlab.config.paths import resolve_path
@@ -97,7 +99,11 @@ def main() -> None:
         step("1 against 2 processes")
         steps = 2 if quick else 10
         processes = throughput.measure(steps, work, model)
-        record(throughput.section(processes, steps), [], done=True)
+        record(throughput.section(processes, steps), [])
+        step("time to quality")
+        jobs = ["sentiment"] if quick else list(time_to_quality.JOBS)
+        quality = time_to_quality.measure(model, work, jobs, 1, quick)
+        record(time_to_quality.section(quality), time_to_quality.key_ratios(quality), done=True)
     print(f"written to {options.out}")
 
 

@@ -27,6 +27,7 @@ from common import MINILM, ROOT, ftlab_command, machine, median, paired, run_com
 from ftlab.config.paths import resolve_path
 from ftlab.records import read_json
 
+RANDOM_BATCHES = "trainer.train_sampling_strategy=random"  # the plain script's batching
 PHASES = ("startup", "data", "model", "training", "evaluation", "checkpoints", "scoring", "saving")
 
 
@@ -153,26 +154,17 @@ def measure(
 
         setups = {
             "plain Trainer script": plain_run,
-            "ftlab, plain batching": lambda run=ftlab_run: run(
-                "trainer.train_sampling_strategy=random"
-            ),
+            "ftlab, plain batching": lambda run=ftlab_run: run(RANDOM_BATCHES),
             "ftlab as shipped": ftlab_run,
         }
+        commands = [
+            plain_job(job, "MODEL", data, Path("OUT")),
+            ftlab_job(job, "MODEL", overrides, Path("OUT"), RANDOM_BATCHES),
+            ftlab_job(job, "MODEL", overrides, Path("OUT")),
+        ]
         results[name] = {
             "runs": paired(setups, repetitions),
-            "commands": {
-                "plain Trainer script": shown(plain_job(job, "MODEL", data, Path("OUT"))),
-                "ftlab, plain batching": shown(
-                    ftlab_job(
-                        job,
-                        "MODEL",
-                        overrides,
-                        Path("OUT"),
-                        "trainer.train_sampling_strategy=random",
-                    )
-                ),
-                "ftlab as shipped": shown(ftlab_job(job, "MODEL", overrides, Path("OUT"))),
-            },
+            "commands": [shown(c).replace(str(data), "DATA") for c in commands],
         }
     return {"jobs": results, "repetitions": repetitions, "quick": quick}
 
@@ -245,7 +237,7 @@ def section(m: dict[str, Any]) -> str:
             *table,
             "",
             "```",
-            *result["commands"].values(),
+            *result["commands"],
             "```",
             "",
         ]

@@ -14,6 +14,7 @@ SECTIONS = (
     "## Tokenization cache",
     "## Inference on CPU",
     "## Training throughput on CPU",
+    "## Time to quality",
 )
 
 
