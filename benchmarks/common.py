@@ -111,6 +111,19 @@ def ftlab_command(*overrides: str) -> list[str]:
     return [sys.executable, "-m", "ftlab.run", *overrides]
 
 
+def plain_trainer_command(model: str, data: Path, output: Path, *flags: str) -> list[str]:
+    """benchmarks/plain_trainer.py, the tutorial-style Trainer script ftlab is measured by."""
+    script = str(ROOT / "benchmarks/plain_trainer.py")
+    return [
+        sys.executable,
+        script,
+        f"--model={model}",
+        f"--data={data}",
+        f"--output={output}",
+        *flags,
+    ]
+
+
 def shown(args: list[str]) -> str:
     """A command as a reader types it: `python`, paths relative to the repository."""
     words = ["python" if arg == sys.executable else arg for arg in args]

@@ -5,11 +5,18 @@ a composed config (`--cfg job`)."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, ftlab_command, median, paired, run_command, shown, spread
+from common import (
+    ftlab_command,
+    median,
+    paired,
+    plain_trainer_command,
+    run_command,
+    shown,
+    spread,
+)
 
 from ftlab.records import read_json
 
@@ -55,14 +62,7 @@ def ftlab_job(model: str, data: Path, steps: int, output_root: Path) -> list[str
 
 
 def plain_job(model: str, data: Path, steps: int, output: Path) -> list[str]:
-    return [
-        sys.executable,
-        str(ROOT / "benchmarks/plain_trainer.py"),
-        f"--model={model}",
-        f"--data={data}",
-        f"--steps={steps}",
-        f"--output={output}",
-    ]
+    return plain_trainer_command(model, data, output, f"--steps={steps}")
 
 
 def measure(

@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import MINILM, ROOT, ftlab_command, machine, median, paired, run_command, shown
+from common import (
+    MINILM,
+    ROOT,
+    ftlab_command,
+    machine,
+    median,
+    paired,
+    plain_trainer_command,
+    run_command,
+    shown,
+)
 
 from ftlab.config.paths import resolve_path
 from ftlab.records import read_json
@@ -100,18 +110,16 @@ def ftlab_job(job: Job, model: str, data: list[str], root: Path, *extra: str) ->
 
 
 def plain_job(job: Job, model: str, data: Path, output: Path) -> list[str]:
-    return [
-        sys.executable,
-        str(ROOT / "benchmarks/plain_trainer.py"),
+    return plain_trainer_command(
+        model,
+        data,
+        output,
         f"--task={job.plain_task}",
-        f"--model={model}",
-        f"--data={data}",
         "--epochs=1",
         "--max-length=128",
         "--batch-size=32",
         f"--learning-rate={job.learning_rate}",
-        f"--output={output}",
-    ]
+    )
 
 
 def measure(
