@@ -227,3 +227,98 @@ def test_a_lora_run_exports_its_merged_model_to_onnx(lora_run: Path, tmp_path: P
     merged = load_file(lora_run / "model-merged" / "model.safetensors")
     weights = sum(array.size for array in merged.values())
     assert report["models"]["pytorch"]["size_mb"] == pytest.approx(weights * 4 / 2**20, rel=1e-3)
+
+
+def _rates(run_dir: Path) -> list[float]:
+    return [
+        e["learning_rate"] for e in read_json(run_dir / "train_log.json") if "learning_rate" in e
+    ]
+
+
+def test_adafactor_and_a_constant_schedule_are_what_trains(
+    plain_run: Path, tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    """optimizer=adafactor scheduler=constant: the checkpoint's optimizer state is Adafactor's
+    (factored second moments, no first moment: AdamW keeps `exp_avg`), and the rate holds at
+    its peak after the warm-up where the plain run's linear schedule has decayed it."""
+    import torch
+
+    run = tiny_run(
+        tmp_path,
+        tiny_model_dir,
+        intent_files,
+        *RUN,
+        "optimizer=adafactor",
+        "scheduler=constant",
+        "trainer.logging_steps=1",
+        "trainer.save_strategy=steps",
+        "trainer.save_steps=15",
+    )
+    (optimizer_file,) = run.glob("checkpoint-*/optimizer.pt")
+    state = torch.load(optimizer_file, weights_only=True)["state"]
+    kept = set().union(*(entry.keys() for entry in state.values()))
+    assert "exp_avg_sq_row" in kept and "exp_avg" not in kept, kept
+
+    peak = 3e-3  # RUN's optimizer.learning_rate, over the yaml's 1e-4
+    rates = _rates(run)
+    assert len(rates) == 15 and rates[0] < peak  # warm-up: 10 % of the steps
+    assert rates[-12:] == pytest.approx([peak] * 12, rel=1e-6)
+    linear = _rates(plain_run)  # logged at step 10 of 15
+    assert linear and all(rate < 0.5 * peak for rate in linear)
+
+
+def _reloaded_predictions(run_dir: Path, test_file: Path) -> list[dict]:
+    """The run reloaded as ftlab.predict loads it, on the rows the Trainer scored (`label`:
+    the predicted one)."""
+    from datasets import Dataset
+
+    from ftlab.inference.predictor import Batching, run_outputs
+    from ftlab.inference.runs import load_run
+
+    run = load_run(run_dir)
+    scored = {row["text"] for row in predictions(run_dir)}
+    inputs = Dataset.from_csv(str(test_file)).filter(lambda row: row["text"] in scored)
+    outputs = run_outputs(run, inputs, Batching(batch_size=16, device="cpu", progress=False))
+    by_text = {r["text"]: r for r in run.task.prediction_records(inputs, outputs, run.tokenizer)}
+    return [by_text[row["text"]] for row in predictions(run_dir)]
+
+
+PEFT_RUNS = {
+    # AdaLoRA's singular values E start at zero; IA3's scaling vectors at one
+    "adalora": (["peft=adalora", "peft.init_r=4", "peft.target_r=2"], "ADALORA", "lora_E", 0.0),
+    "ia3": (["peft=ia3"], "IA3", "ia3_l", 1.0),
+    "prompt_tuning": (
+        ["peft=prompt_tuning", "peft.num_virtual_tokens=8"],
+        "PROMPT_TUNING",
+        "prompt_embeddings",
+        None,  # random start: its shape is checked instead
+    ),
+}
+
+
+@pytest.mark.parametrize("method", list(PEFT_RUNS))
+def test_a_peft_method_trains_its_adapter_and_reloads_as_trained(
+    method: str, tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    overrides, peft_type, weight_name, start = PEFT_RUNS[method]
+    run = tiny_run(tmp_path, tiny_model_dir, intent_files, *RUN, *overrides)
+    adapter_dir = run / "model"
+    assert json.loads((adapter_dir / "adapter_config.json").read_text())["peft_type"] == peft_type
+    assert not (adapter_dir / "model.safetensors").exists()  # the adapter, not a full copy
+    weights = {
+        k: v
+        for k, v in load_file(adapter_dir / "adapter_model.safetensors").items()
+        if weight_name in k
+    }
+    assert weights, f"no {weight_name} in the saved adapter"
+    if start is None:
+        hidden = json.loads((adapter_dir / "base_config" / "config.json").read_text())
+        assert [v.shape for v in weights.values()] == [(8, hidden["hidden_size"])]
+    else:
+        assert any(np.abs(v - start).max() > 1e-6 for v in weights.values())  # it trained
+
+    trained = predictions(run)
+    reloaded = _reloaded_predictions(run, intent_files["test"])
+    assert [r["label"] for r in reloaded] == [r["prediction"] for r in trained]
+    labels = list(trained[0]["scores"])
+    assert np.allclose(scores(reloaded, labels), scores(trained, labels), atol=1e-4)

@@ -266,6 +266,7 @@ def test_augmentation_changes_training_data_only_and_repeats(intent_files: dict)
         (["peft=prompt_tuning", "peft.merge=true"], "cannot be merged"),
         (["peft=lora", "model.freeze=encoder"], "already freezes"),
         (["peft=adalora", "trainer.load_best_model_at_end=true"], "load_best_model_at_end=false"),
+        (["peft=adalora", "peft.init_r=4"], "peft.target_r=8 is above peft.init_r=4"),
         (["model.freeze=all"], "model.freeze must be one of embeddings, encoder"),
         (["model.freeze_layers=-1"], "model.freeze_layers must be a whole number"),
         (["model.frezee=encoder"], "did you mean 'freeze'"),

@@ -334,6 +334,28 @@ def test_sigterm_saves_a_checkpoint_marks_interrupted_and_resumes(
     assert state["global_step"] == 60
 
 
+def test_ctrl_c_saves_the_step_it_arrived_at_and_exits_130(
+    tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    """SIGINT (a terminal's Ctrl-C) takes the SIGTERM path: the checkpoint of the current
+    step, status interrupted, the resume hint and exit 130; not a KeyboardInterrupt traceback
+    that leaves the run marked failed (the resume itself is the SIGTERM test's)."""
+    args = _overrides(tiny_model_dir, intent_files, *SLOW_ENOUGH_TO_KILL)
+    process = _launch(args, tmp_path)
+    run_dir = _wait_for_checkpoint(process, tmp_path / "experiments/runs")
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output[-3000:]
+    assert "Traceback" not in output and "SIGINT received" in output
+    status = read_json(run_dir / "status.json")
+    assert status["status"] == "interrupted" and status["signal"] == signal.SIGINT
+    checkpoint = Path(status["checkpoint"])
+    step = int(checkpoint.name.split("-")[1])
+    assert step < 60  # stopped early
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == step
+    assert f"resume={run_dir}" in output
+
+
 def test_resume_of_a_non_run_directory_is_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ftlab.run", f"resume={tmp_path}"],
