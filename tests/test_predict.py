@@ -15,8 +15,10 @@ from helpers import tiny_run
 from ftlab.records import read_json
 
 
-def predict(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    """`python -m ftlab.predict ARGS` in a subprocess, as a user runs it."""
+def predict(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m ftlab.predict ARGS` in a subprocess, as a user runs it (`env`: added)."""
     return subprocess.run(
         [sys.executable, "-m", "ftlab.predict", "progress=false", *args],
         cwd=cwd,
@@ -25,7 +27,7 @@ def predict(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Compl
         timeout=180,
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
-        env=os.environ.copy(),
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -98,13 +100,17 @@ def test_evaluate_scores_the_runs_test_split_and_csv_output(
 
 
 def test_stdin_lines_to_stdout(intent_run: Path, tmp_path: Path) -> None:
+    """Only the records reach stdout, also under WANDB_MODE=offline, where transformers
+    prints "[INFO] Running in WANDB offline mode" to stdout when it is imported."""
     done = predict(
         f"run={intent_run}",
         "input=-",
         stdin="What is the capital of France ?\nWho wrote Hamlet ?\n",
         cwd=tmp_path,
+        env={"WANDB_MODE": "offline"},
     )
     assert done.returncode == 0, done.stderr
+    assert "WANDB offline mode" in done.stderr  # the print happened, on stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["What is the capital of France ?", "Who wrote Hamlet ?"]
     for row in rows:

@@ -6,15 +6,23 @@ split. Keys: conf/predict.yaml.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 from omegaconf import DictConfig
 
 from ftlab.entry import hydra_command
 
 
 def predict(cfg: DictConfig) -> None:
-    from ftlab.inference.job import predict as run_predictions  # torch: only when it runs
+    # stdout is ftlab's: the predictions (output=-) or the metrics table. What a library
+    # prints on import or load (transformers: "[INFO] Running in WANDB offline mode" under
+    # WANDB_MODE=offline) goes to stderr, so a pipe reading jsonl gets only jsonl
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        from ftlab.inference.job import predict as run_predictions  # torch: only when it runs
 
-    run_predictions(cfg)
+        run_predictions(cfg, stdout)
 
 
 main = hydra_command("predict", predict)

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from omegaconf import DictConfig
@@ -22,9 +22,11 @@ log = logging.getLogger("ftlab.predict")
 ENSEMBLE = "ensemble"
 
 
-def predict(cfg: DictConfig) -> dict[str, dict[str, float]]:
-    """Write the predictions to `cfg.output`; with gold labels in the input (or
-    `evaluate=true`), return and print each member's metrics and the ensemble's."""
+def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str, float]]:
+    """Write the predictions to `cfg.output` (`stdout`, default sys.stdout, for `-`); with
+    gold labels in the input (or `evaluate=true`), return and print each member's metrics
+    and the ensemble's (to stderr when the predictions take `stdout`)."""
+    stdout = stdout or sys.stdout
     paths = run_paths(cfg.run)
     if cfg.evaluate and cfg.input is not None:
         raise FtlabError(
@@ -55,7 +57,7 @@ def predict(cfg: DictConfig) -> dict[str, dict[str, float]]:
     outputs = [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
     with boundary(f"writing output={cfg.output}", "choose another output="):
         records = task.prediction_records(inputs, outputs, runs[0].tokenizer)
-        _write(str(cfg.output), records, task)
+        _write(str(cfg.output), records, task, stdout)
     gold = task.prediction_gold(inputs)
     if gold is None:
         return {}
@@ -68,7 +70,7 @@ def predict(cfg: DictConfig) -> dict[str, dict[str, float]]:
     columns = sorted({name for scores in metrics.values() for name in scores})
     print(
         metrics_table(metrics, "run", columns),
-        file=sys.stderr if cfg.output == "-" else sys.stdout,
+        file=sys.stderr if cfg.output == "-" else stdout,
     )
     return metrics
 
@@ -82,7 +84,7 @@ def _check_output(output: str, task: Any) -> None:
         raise FtlabError(f"output={output}: the predictions are nested records; use a .jsonl file")
 
 
-def _write(output: str, records: list[dict], task: Any) -> None:
+def _write(output: str, records: list[dict], task: Any, stdout: TextIO) -> None:
     """jsonl (stdout for `-`), or csv in the task's flat rows."""
     if output.lower().endswith(".csv"):
         import pandas as pd
@@ -91,8 +93,8 @@ def _write(output: str, records: list[dict], task: Any) -> None:
     else:
         lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         if output == "-":
-            sys.stdout.write(lines)
-            sys.stdout.flush()
+            stdout.write(lines)
+            stdout.flush()
         else:
             Path(output).write_text(lines, encoding="utf-8")
     log.info("%d predictions written to %s", len(records), "stdout" if output == "-" else output)
