@@ -80,9 +80,10 @@ def test_crf_run_learns_entities_and_its_transitions(crf_run: Path) -> None:
     from safetensors.torch import load_file
 
     metrics = read_json(crf_run / "metrics.json")
-    # the softmax head's run on the same data: 0.29-0.35 validation F1 (test_ner_train.py)
-    assert metrics["validation"]["eval_f1"] > 0.2, metrics["validation"]
-    assert metrics["test"]["test_f1"] > 0.15, metrics["test"]
+    # 5 trainer seeds: validation F1 0.447-0.490, test 0.402-0.440 (the softmax head's run in
+    # test_ner_train.py: 0.405-0.441, 0.365-0.392); the floors sit about 15 % under the lowest
+    assert metrics["validation"]["eval_f1"] > 0.38, metrics["validation"]
+    assert metrics["test"]["test_f1"] > 0.34, metrics["test"]
     losses = [e["loss"] for e in read_json(crf_run / "train_log.json") if "loss" in e]
     assert losses[-1] < losses[0] / 2, losses  # the path likelihood is what it trained on
     weights = load_file(crf_run / "model" / "model.safetensors")

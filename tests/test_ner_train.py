@@ -15,10 +15,10 @@ ENTITY_TYPES = {"PER", "ORG", "LOC", "MISC"}
 
 def test_ner_run_finds_entities(ner_run: Path) -> None:
     metrics = read_json(ner_run / "metrics.json")
-    # predicting O everywhere scores 0; an untrained 2-layer model learns names quickly
-    # (0.29-0.35 validation F1 across code versions that change the random init order)
-    assert metrics["validation"]["eval_f1"] > 0.2, metrics["validation"]
-    assert metrics["test"]["test_f1"] > 0.15, metrics["test"]
+    # predicting O everywhere scores 0; 5 trainer seeds gave validation F1 0.405-0.441 and
+    # test F1 0.365-0.392: the floors sit about 15 % under the lowest
+    assert metrics["validation"]["eval_f1"] > 0.35, metrics["validation"]
+    assert metrics["test"]["test_f1"] > 0.31, metrics["test"]
     for key in ("eval_precision", "eval_recall", "eval_accuracy", "eval_f1_PER", "eval_f1_LOC"):
         assert key in metrics["validation"]
 
