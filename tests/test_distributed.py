@@ -34,6 +34,9 @@ SHORT = [
     "trainer.load_best_model_at_end=false",
     "trainer.disable_tqdm=true",
     "optimizer.learning_rate=2e-3",
+    # gathered over the ranks each step: 8 x 32 = 256 examples, each once, if the ranks read
+    # different batches
+    "trainer.include_num_input_tokens_seen=non_padding",
 ]
 
 
@@ -41,6 +44,14 @@ def _only_run_dir(root: Path) -> Path:
     runs = [p for p in (root / "experiments/runs/intent").glob("*/*") if p.is_dir()]
     assert len(runs) == 1, runs
     return runs[0]
+
+
+def _tokens_seen(run_dir: Path) -> int:
+    """The Trainer's count of real (non-padding) input tokens at the run's last log."""
+    log = read_json(run_dir / "train_log.json")
+    counts = [e["num_input_tokens_seen"] for e in log if "num_input_tokens_seen" in e]
+    assert counts, f"no token counts in {run_dir / 'train_log.json'}"
+    return counts[-1]
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +129,11 @@ def test_one_process_with_accumulation_matches_two_processes(
     one, two = one_process(2), read_json(two_process_run / "metrics.json")
     assert one["train"]["train_loss"] == pytest.approx(two["train"]["train_loss"], rel=0.02)
     assert one["validation"]["eval_loss"] == pytest.approx(two["validation"]["eval_loss"], rel=0.02)
+    # the losses cannot tell ranks that read the same batches (a run on 128 examples twice)
+    # from ranks that share the work; the real-token count can: the one process passes over
+    # the 256 examples once, so the two ranks together must count exactly its tokens
+    one_tokens, two_tokens = _tokens_seen(tmp_path / "2"), _tokens_seen(two_process_run)
+    assert two_tokens == one_tokens > 256 * 5  # questions of more than 5 tokens
 
 
 def test_a_failing_rank_fails_the_whole_run_quickly(
