@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
@@ -89,6 +90,17 @@ def tiny_run(run_dir: Path, model_dir: Path, files: dict[str, Path], *overrides:
     cfg = compose_config([*FAST, f"model.name_or_path={model_dir}", *local_data(files), *overrides])
     run_job(cfg, run_dir)
     return run_dir
+
+
+def reloaded_records(run_dir: Path, inputs: Any) -> list[dict]:
+    """The run reloaded as ftlab.predict loads it: its prediction records for the `inputs`
+    rows (a datasets.Dataset; `label` is the predicted one)."""
+    from ftlab.inference.predictor import Batching, run_outputs
+    from ftlab.inference.runs import load_run
+
+    run = load_run(run_dir)
+    outputs = run_outputs(run, inputs, Batching(batch_size=16, device="cpu", progress=False))
+    return run.task.prediction_records(inputs, outputs, run.tokenizer)
 
 
 def exported(run_dir: Path, out: Path) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import write_jsonl
-from helpers import compose_config, tiny_run
+from helpers import compose_config, reloaded_records, tiny_run
 
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
@@ -106,13 +106,7 @@ def test_metrics_and_predictions_are_per_document(
 def test_predict_aggregates_the_chunks_of_each_input(chunked_run: Path, long_files: dict) -> None:
     from datasets import Dataset
 
-    from ftlab.inference.predictor import Batching, run_outputs
-    from ftlab.inference.runs import load_run
-
-    run = load_run(chunked_run)
-    inputs = Dataset.from_json(str(long_files["test"]))
-    outputs = run_outputs(run, inputs, Batching(batch_size=16, device="cpu", progress=False))
-    records = run.task.prediction_records(inputs, outputs, run.tokenizer)
+    records = reloaded_records(chunked_run, Dataset.from_json(str(long_files["test"])))
     trainer_rows = [
         json.loads(x) for x in (chunked_run / "predictions.jsonl").read_text().splitlines()
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_run
+from helpers import reloaded_records, tiny_run
 from safetensors.numpy import load_file
 
 from ftlab.records import read_json
@@ -268,18 +268,12 @@ def test_adafactor_and_a_constant_schedule_are_what_trains(
 
 
 def _reloaded_predictions(run_dir: Path, test_file: Path) -> list[dict]:
-    """The run reloaded as ftlab.predict loads it, on the rows the Trainer scored (`label`:
-    the predicted one)."""
+    """The reloaded run's records for the rows the Trainer scored, in its order."""
     from datasets import Dataset
 
-    from ftlab.inference.predictor import Batching, run_outputs
-    from ftlab.inference.runs import load_run
-
-    run = load_run(run_dir)
     scored = {row["text"] for row in predictions(run_dir)}
     inputs = Dataset.from_csv(str(test_file)).filter(lambda row: row["text"] in scored)
-    outputs = run_outputs(run, inputs, Batching(batch_size=16, device="cpu", progress=False))
-    by_text = {r["text"]: r for r in run.task.prediction_records(inputs, outputs, run.tokenizer)}
+    by_text = {r["text"]: r for r in reloaded_records(run_dir, inputs)}
     return [by_text[row["text"]] for row in predictions(run_dir)]
 
 

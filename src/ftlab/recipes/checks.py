@@ -65,13 +65,13 @@ def _check_peft(cfg: DictConfig, task: Any) -> None:
             f"peft={method} adds virtual tokens, which cannot be merged into the model; "
             "remove peft.merge=true"
         )
-    if method == "adalora" and peft_cfg.get("target_r", 8) > peft_cfg.get("init_r", 12):
-        # peft accepts it and fails in the first rank allocation (kthvalue out of range)
-        raise FtlabError(
-            f"peft.target_r={peft_cfg.get('target_r', 8)} is above "
-            f"peft.init_r={peft_cfg.get('init_r', 12)}: AdaLoRA shrinks the ranks from init_r "
-            "down to target_r; set peft.target_r at most peft.init_r"
-        )
+    if method == "adalora":
+        target_r, init_r = peft_cfg.get("target_r", 8), peft_cfg.get("init_r", 12)  # peft's
+        if target_r > init_r:  # peft accepts it, then fails in the first rank allocation
+            raise FtlabError(
+                f"peft.target_r={target_r} is above peft.init_r={init_r}: AdaLoRA shrinks the "
+                "ranks from init_r down to target_r; set peft.target_r at most peft.init_r"
+            )
     if method == "adalora" and cfg.trainer.get("load_best_model_at_end"):
         raise FtlabError(
             "peft=adalora shrinks its ranks during training, so an earlier checkpoint "
