@@ -287,6 +287,14 @@ def test_group_choices_are_checked_before_hydra(arg: str, message: str) -> None:
         normalize_overrides([arg])
 
 
+def test_an_option_with_no_close_match_lists_the_options_once() -> None:
+    with pytest.raises(FtlabError) as caught:
+        normalize_overrides(["task=zzzz"])
+    message = str(caught.value)
+    assert message.startswith("task=zzzz: no such option; the task options: ")
+    assert message.count("legal_cls") == 1 and "did you mean" not in message
+
+
 def test_valid_group_choices_and_sweeps_pass() -> None:
     args = ["task=intent,sentiment", "logger=[wandb,tensorboard]", "peft=none", "~experiment"]
     assert normalize_overrides(args) == args

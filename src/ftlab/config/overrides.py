@@ -61,10 +61,11 @@ def _check_choice(arg: str) -> None:
     for option in value.strip("[]").split(","):
         option = option.strip().strip("'\"")
         if option and option != "null" and option not in options:
-            raise FtlabError(
-                f"{key}={option}: no such option; {did_you_mean(option, options)} "
-                f"(the {key} options: {', '.join(options)})"
-            )
+            listing = f"the {key} options: {', '.join(options)}"
+            hint = did_you_mean(option, options, otherwise=listing)
+            if hint != listing:
+                hint = f"{hint} ({listing})"
+            raise FtlabError(f"{key}={option}: no such option; {hint}")
 
 
 def _normalize(arg: str) -> str:
