@@ -39,11 +39,12 @@ demo: install  ## fine-tune MiniLM on offline Rotten Tomatoes reviews (about 3 m
 # only, so a test that reaches for the network fails instead of passing by luck
 ISOLATE = $(if $(NO_NETWORK),unshare -rn sh -c 'ip link set lo up && exec "$$0" "$$@"',)
 
-# one pytest-xdist worker per core; a module's tests stay on one worker (they share runs)
+# one pytest-xdist worker per core; a module's tests stay on one worker (they share runs),
+# files handed out in the order tests/conftest.py gives them (the longest first)
 TEST_WORKERS ?= auto
 
 test: install  ## the fast offline test suite (the slowest tests listed, so drift shows)
-	$(OFFLINE) $(ISOLATE) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=10
+	$(OFFLINE) $(ISOLATE) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=10
 
 test-slow: install  ## the slow checks too (full data sets)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"

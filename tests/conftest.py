@@ -21,8 +21,29 @@ if _WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
+# The longest files first. pytest-xdist hands whole files to its workers in collection order
+# (make test passes --no-loadscope-reorder; by default it orders files by their number of
+# tests), so these start at once and the many short files fill in around them, instead of
+# a long one starting last while the other worker waits. From `--durations`, longest first.
+LONGEST_FILES = (
+    "test_benchmarks.py",
+    "test_reliability.py",
+    "test_ner_document_context.py",
+    "test_distill.py",
+    "test_distributed.py",
+    "test_predict.py",
+    "test_sweep.py",
+    "test_train.py",
+    "test_regression.py",
+    "test_chunks.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`gpu` tests run where a CUDA device is present, and say why they skip elsewhere."""
+    """The longest files first (above); `gpu` tests run where a CUDA device is present, and
+    say why they skip elsewhere."""
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
     gpu_tests = [item for item in items if "gpu" in item.keywords]
     if not gpu_tests:
         return

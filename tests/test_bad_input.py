@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FAST, compose_config, ftlab, tiny_run_overrides
+from helpers import FAST, compose_config, ftlab, in_process, tiny_run_overrides
 
 from ftlab.config.overrides import normalize_overrides
 from ftlab.config.targets import build_task
@@ -324,13 +324,12 @@ def test_predict_input_that_is_not_utf8_or_not_text_is_one_line(
         (latin, "questions.txt is not utf-8 text"),
         (nulls, "the input, row 1: 'text' holds None, not a text"),
     ):
-        done = ftlab(
+        done = in_process(
+            "ftlab.predict",
             f"run={run}",
             f"input={value}",
             "progress=false",
             cwd=tmp_path,
-            timeout=300,
-            command="ftlab.predict",
         )
         assert done.returncode == 1
         assert message in _one_error_line(done.stderr)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_export_agrees, tiny_run
+from helpers import assert_export_agrees, in_process, tiny_run
 
 from ftlab.records import read_json
 
@@ -30,15 +28,8 @@ def run_dir(tmp_path_factory, tiny_model_dir: Path, intent_files: dict) -> Path:
 
 
 def export(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ftlab.export", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        env=os.environ.copy(),
-    )
+    """`ftlab.export ARGS`, in this process (`helpers.in_process`)."""
+    return in_process("ftlab.export", *args, cwd=cwd)
 
 
 def test_onnx_and_int8_agree_with_pytorch(run_dir: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers import compose_config, ftlab, local_data, tiny_run
+from helpers import compose_config, in_process, local_data, tiny_run
 
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
@@ -137,13 +137,12 @@ def test_whole_word_masking_masks_every_piece_of_a_word(
 
 
 def test_fill_mask_prediction(mlm_run: Path, tmp_path: Path) -> None:
-    done = ftlab(
+    done = in_process(
+        "ftlab.predict",
         f"run={mlm_run}",
         "progress=false",
         "input=-",
         cwd=tmp_path,
-        command="ftlab.predict",
-        timeout=300,
         stdin_text="what is the capital of [MASK] ?\nwho [MASK] the telephone ?\n",
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -153,13 +152,12 @@ def test_fill_mask_prediction(mlm_run: Path, tmp_path: Path) -> None:
     scores = [c["score"] for c in candidates]
     assert len(candidates) == 5 and scores == sorted(scores, reverse=True) and sum(scores) <= 1
     assert all(isinstance(c["token"], str) for c in candidates)
-    no_mask = ftlab(
+    no_mask = in_process(
+        "ftlab.predict",
         f"run={mlm_run}",
         "progress=false",
         "input=-",
         cwd=tmp_path,
-        command="ftlab.predict",
-        timeout=300,
         stdin_text="no mask here\n",
     )
     assert no_mask.returncode == 1 and "no [MASK] in the text" in no_mask.stderr

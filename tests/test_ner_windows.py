@@ -4,14 +4,11 @@ predicted once, in the window that owns it, so no word is lost to truncation."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from datasets import Dataset, DatasetDict
-from helpers import compose_config, tiny_run
+from helpers import compose_config, in_process, tiny_run
 
 from ftlab.config.targets import build_task
 from ftlab.data.conll import read_conll
@@ -246,15 +243,7 @@ def test_predict_merges_windows_of_a_long_text(windowed_run: Path, truncated_run
 
 def test_a_windowed_run_exports_to_onnx(windowed_run: Path, tmp_path: Path) -> None:
     args = [f"run={windowed_run}", f"output={tmp_path}", "latency_runs=2", "check_samples=8"]
-    done = subprocess.run(
-        [sys.executable, "-m", "ftlab.export", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        env=os.environ.copy(),
-    )
+    done = in_process("ftlab.export", *args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = read_json(tmp_path / "export.json")
     assert report["check_examples"] > 8  # windows of 8 sentences

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import tiny_run
+from helpers import in_process, tiny_run
 
 from ftlab.records import read_json
 
@@ -29,6 +29,12 @@ def predict(
         stdin=None if stdin is not None else subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
+
+
+def predicted(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`ftlab.predict ARGS` in this process (`helpers.in_process`): where the process boundary is
+    not what a test checks."""
+    return in_process("ftlab.predict", "progress=false", *args, cwd=cwd)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -67,7 +73,7 @@ def test_predict_matches_the_trainers_test_predictions(
     intent_run: Path, intent_files: dict, tmp_path: Path
 ) -> None:
     out = tmp_path / "predictions.jsonl"
-    done = predict(
+    done = predicted(
         f"run={intent_run}", f"input={intent_files['test']}", f"output={out}", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
@@ -85,7 +91,7 @@ def test_evaluate_scores_the_runs_test_split_and_csv_output(
     intent_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "predictions.csv"
-    done = predict(f"run={intent_run}", "evaluate=true", f"output={out}", cwd=tmp_path)
+    done = predicted(f"run={intent_run}", "evaluate=true", f"output={out}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(out)
     trainer_rows = read_jsonl(intent_run / "predictions.jsonl")
@@ -122,7 +128,7 @@ def test_ensemble_reports_each_member_and_the_mean(
     intent_run: Path, intent_run_b: Path, intent_files: dict, tmp_path: Path
 ) -> None:
     out = tmp_path / "ensemble.jsonl"
-    done = predict(
+    done = predicted(
         f"run=[{intent_run},{intent_run_b}]",
         f"input={intent_files['test']}",
         f"output={out}",
@@ -158,7 +164,7 @@ def test_ensemble_of_different_labels_is_refused(
         "trainer.max_steps=2",
         "task.labels=[DESC,ENTY,HUM,LOC,NUM,ABBR]",
     )
-    done = predict(f"run=[{intent_run},{other}]", "evaluate=true", cwd=tmp_path)
+    done = predicted(f"run=[{intent_run},{other}]", "evaluate=true", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("ftlab: error: runs ")
     assert "different label lists" in done.stderr
@@ -175,7 +181,7 @@ def test_ensemble_of_different_labels_is_refused(
 )
 def test_bad_input_is_one_line(intent_run: Path, tmp_path: Path, args: list, message: str) -> None:
     (tmp_path / "x.jsonl").write_text('{"text": "hi"}\n')
-    done = predict(f"run={intent_run}", *args, cwd=tmp_path)
+    done = predicted(f"run={intent_run}", *args, cwd=tmp_path)
     assert done.returncode in (1, 2)
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -210,7 +216,7 @@ def test_lora_adapter_run(intent_run: Path, tmp_path: Path) -> None:
     lora.merge_and_unload().save_pretrained(merged_dir)
 
     out = tmp_path / "adapter.jsonl"
-    done = predict(f"run={adapter_run}", "evaluate=true", f"output={out}", cwd=tmp_path)
+    done = predicted(f"run={adapter_run}", "evaluate=true", f"output={out}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = read_jsonl(out)
     assert sorted(rows[0]["scores"]) == sorted(labels.values())
@@ -233,7 +239,7 @@ def test_ner_tags_match_the_run_and_entities_have_offsets(
     ner_run: Path, conll_files: dict, tmp_path: Path
 ) -> None:
     out = tmp_path / "ner.jsonl"
-    done = predict(
+    done = predicted(
         f"run={ner_run}",
         f"input={conll_files['test']}",
         "input_format=conll",
@@ -259,7 +265,7 @@ def test_ner_tags_match_the_run_and_entities_have_offsets(
     row = next(r for r in rows if r["entities"])
     text_in = tmp_path / "sentences.txt"
     text_in.write_text("  " + row["text"] + "\n", encoding="utf-8")
-    done = predict(f"run={ner_run}", f"input={text_in}", cwd=tmp_path)
+    done = predicted(f"run={ner_run}", f"input={text_in}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (raw,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert [e["entity"] for e in raw["entities"]] == [e["entity"] for e in row["entities"]]

@@ -186,25 +186,16 @@ def test_prefix_tuning_on_bert_fails_in_one_line(
 def test_predict_runs_a_lora_run_as_trained(lora_run: Path, intent_files, tmp_path: Path) -> None:
     """`python -m ftlab.predict` on a run that holds only a LoRA adapter gives the labels and
     probabilities the Trainer wrote for the test set."""
-    import subprocess
-    import sys
+    from helpers import in_process
 
     out = tmp_path / "predictions.jsonl"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftlab.predict",
-            "progress=false",
-            f"run={lora_run}",
-            f"input={intent_files['test']}",
-            f"output={out}",
-        ],
+    done = in_process(
+        "ftlab.predict",
+        "progress=false",
+        f"run={lora_run}",
+        f"input={intent_files['test']}",
+        f"output={out}",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr
     trained = predictions(lora_run)

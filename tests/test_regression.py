@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import FAST, compose_config, ftlab, local_data, tiny_run
+from helpers import FAST, compose_config, in_process, local_data, tiny_run
 
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
@@ -107,14 +107,13 @@ def test_run_records_scores_and_a_model_pipeline_reads(regression_run: Path) -> 
 
 def test_predict_returns_the_scores_of_the_run(regression_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
-    done = ftlab(
+    done = in_process(
+        "ftlab.predict",
         "progress=false",
         f"run={regression_run}",
         "evaluate=true",
         f"output={out}",
         cwd=tmp_path,
-        timeout=300,
-        command="ftlab.predict",
     )
     assert done.returncode == 0, done.stderr[-2000:]
     predicted = pd.read_csv(out)
@@ -129,7 +128,8 @@ def test_predict_returns_the_scores_of_the_run(regression_run: Path, tmp_path: P
 
 def test_export_checks_scores(regression_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "onnx"
-    done = ftlab(
+    done = in_process(
+        "ftlab.export",
         f"run={regression_run}",
         "quantize=int8",
         # scores span 5 points (-2 .. 3), not a probability's 1: int8 error up to 5% of it
@@ -138,8 +138,6 @@ def test_export_checks_scores(regression_run: Path, tmp_path: Path) -> None:
         f"output={out}",
         "latency_runs=5",
         cwd=tmp_path,
-        timeout=300,
-        command="ftlab.export",
     )
     assert done.returncode == 0, done.stderr[-2000:]
     models = read_json(out / "export.json")["models"]
@@ -152,7 +150,8 @@ def test_mse_main_metric_is_minimised_by_the_sweep_and_the_report(
     tmp_path: Path, tiny_model_dir: Path, score_files: dict
 ) -> None:
     sweep = tmp_path / "sweep"
-    result = ftlab(
+    result = in_process(
+        "ftlab.run",
         "-m",
         *FAST,
         f"model.name_or_path={tiny_model_dir}",
@@ -167,7 +166,6 @@ def test_mse_main_metric_is_minimised_by_the_sweep_and_the_report(
         "optimizer.learning_rate=2e-3,1e-5",
         f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
-        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     mse = {job: read_json(sweep / job / "metrics.json")["validation"]["eval_mse"] for job in "01"}

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FAST, compose_config, local_data
+from helpers import FAST, compose_config, in_process, local_data
 
 from ftlab.errors import FtlabError
 from ftlab.job.lifecycle import run_job
@@ -259,14 +259,8 @@ def test_sigkill_then_resume_auto_matches_an_uninterrupted_run(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
     args = _overrides(tiny_model_dir, intent_files, *SLOW_ENOUGH_TO_KILL)
-    reference_dir = tmp_path / "reference"
-    done = subprocess.run(
-        [sys.executable, "-m", "ftlab.run", *args, f"hydra.run.dir={reference_dir}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    reference_dir = tmp_path / "reference"  # uninterrupted: no process boundary to test
+    done = in_process("ftlab.run", *args, f"hydra.run.dir={reference_dir}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
 
     killed = _launch(args, tmp_path)

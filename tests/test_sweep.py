@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import compose_config, ftlab, tiny_run_overrides
+from helpers import compose_config, in_process, tiny_run_overrides
 
 from ftlab.errors import FtlabError
 from ftlab.job.pinning import slot_share
@@ -18,9 +18,11 @@ from ftlab.records import read_json, write_json
 def _sweep(
     tmp_path: Path, model: Path, files: dict, *args: str, named: bool = True
 ) -> tuple[subprocess.CompletedProcess, Path]:
-    """A multirun of the tiny model into `tmp_path/sweep` (named) or under `output_root`."""
+    """A multirun of the tiny model into `tmp_path/sweep` (named) or under `output_root`, in
+    this process (`helpers.in_process`: the sweep's jobs run in-process for a user too)."""
     sweep_dir = tmp_path / "sweep"
-    result = ftlab(
+    result = in_process(
+        "ftlab.run",
         "-m",
         *tiny_run_overrides(model, files),
         "trainer.max_steps=3",  # one evaluation and one checkpoint per job
@@ -28,7 +30,6 @@ def _sweep(
         *([f"hydra.sweep.dir={sweep_dir}"] if named else []),
         *args,
         cwd=tmp_path,
-        timeout=600,  # a bound for a loaded machine; a few seconds a job normally
     )
     return result, sweep_dir
 
@@ -174,7 +175,7 @@ def test_a_resumed_sweep_skips_completed_jobs(
     )
 
     # resume=SWEEP_DIR alone reruns the saved overrides: everything is skipped now
-    again = ftlab("-m", f"resume={sweep}", cwd=tmp_path, timeout=120)
+    again = in_process("ftlab.run", "-m", f"resume={sweep}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("skipped") == 3
     assert mtimes() == before

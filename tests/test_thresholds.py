@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import compose_config, ftlab, tiny_run
+from helpers import compose_config, in_process, tiny_run
 
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
@@ -130,13 +130,13 @@ def test_predict_applies_the_saved_thresholds(
     tuned_run: Path, multilabel_files: dict, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.jsonl"
-    done = ftlab(
+    done = in_process(
+        "ftlab.predict",
         f"run={tuned_run}",
         f"input={multilabel_files['test']}",
         f"output={out}",
         "progress=false",
         cwd=tmp_path,
-        command="ftlab.predict",
     )
     assert done.returncode == 0, done.stderr
     trainer_rows = [
