@@ -6,7 +6,7 @@ import gc
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -263,24 +263,46 @@ def tiny_ner_model_dir(tmp_path_factory: pytest.TempPathFactory, conll_files: di
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-ner-bert"), sentences, 3000, 256)
 
 
+def once_per_session(
+    factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]
+) -> Path:
+    """`make(directory)` once in a test session, though each pytest-xdist worker has its own
+    session fixtures: the first worker to ask makes it in their shared temporary folder,
+    under a file lock, and the others wait for it and read it."""
+    from filelock import FileLock
+
+    workers = os.environ.get("PYTEST_XDIST_WORKER") is not None
+    shared = factory.getbasetemp().parent if workers else factory.getbasetemp()
+    directory, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            make(directory)
+            done.touch()
+    return directory
+
+
 @pytest.fixture(scope="session")
 def ner_run(
     tmp_path_factory: pytest.TempPathFactory, tiny_ner_model_dir: Path, conll_files: dict
 ) -> Path:
-    """One tiny-BERT run on the CoNLL-2003 slices (finds entities), shared by the NER and
-    predict tests."""
+    """One tiny-BERT run on the CoNLL-2003 slices (finds entities), shared by the NER, CRF,
+    distillation and predict tests, which only read it: trained once a session (10 s)."""
     from helpers import tiny_run
 
-    return tiny_run(
-        tmp_path_factory.mktemp("ner-run"),
-        tiny_ner_model_dir,
-        conll_files,
-        "task=ner",
-        "task.max_seq_length=256",
-        "trainer.num_train_epochs=8",
-        "optimizer.learning_rate=3e-3",
-        # scored once at the end: no per-epoch evaluation or checkpoints to keep it quick
-        "trainer.eval_strategy=no",
-        "trainer.save_strategy=no",
-        "trainer.load_best_model_at_end=false",
+    return once_per_session(
+        tmp_path_factory,
+        "ner-run",
+        lambda directory: tiny_run(
+            directory,
+            tiny_ner_model_dir,
+            conll_files,
+            "task=ner",
+            "task.max_seq_length=256",
+            "trainer.num_train_epochs=8",
+            "optimizer.learning_rate=3e-3",
+            # scored once at the end: no per-epoch evaluation or checkpoints to keep it quick
+            "trainer.eval_strategy=no",
+            "trainer.save_strategy=no",
+            "trainer.load_best_model_at_end=false",
+        ),
     )

@@ -270,13 +270,8 @@ def test_sigkill_then_resume_auto_matches_an_uninterrupted_run(
     assert read_json(run_dir / "status.json")["status"] == "running"  # what a kill leaves
     written = {p: p.read_bytes() for p in [run_dir / "config.yaml", run_dir / "env.json"]}
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "ftlab.run", *args, "resume=auto"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    # the kill is what needs a process of its own; resuming is the parent's bookkeeping
+    resumed = in_process("ftlab.run", *args, "resume=auto", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming {run_dir.relative_to(tmp_path)}" in resumed.stdout
     status = read_json(run_dir / "status.json")
@@ -315,13 +310,7 @@ def test_sigterm_saves_a_checkpoint_marks_interrupted_and_resumes(
     assert step < 60  # stopped early, with a checkpoint of the step the signal arrived at
     assert f"resume={run_dir}" in output
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "ftlab.run", f"resume={run_dir}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = in_process("ftlab.run", f"resume={run_dir}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert read_json(run_dir / "status.json")["status"] == "completed"
     state = json.loads((run_dir / "checkpoint-60" / "trainer_state.json").read_text())
