@@ -64,17 +64,24 @@ def _checked_file(option: str, value: str) -> Path:
     return path
 
 
+def local_files(source: DataSourceConfig) -> dict[str, Path]:
+    """The local files the source reads, by split (none unless task.train_file is set), each
+    checked to exist and hold something. Cheap: a run checks them before it loads torch."""
+    if not source.train_file:
+        return {}
+    return {
+        split: _checked_file(option, getattr(source, option))
+        for split, option in SPLIT_FILES.items()
+        if getattr(source, option)
+    }
+
+
 def load_raw_splits(
     source: DataSourceConfig, read_file: FileReader = read_table_file
 ) -> DatasetDict:
     """The splits the source has. Precedence: local files, then builtin data, then the Hub."""
     if source.train_file:
-        splits = {}
-        for split, option in SPLIT_FILES.items():
-            value = getattr(source, option)
-            if value:
-                splits[split] = read_file(_checked_file(option, value))
-        return DatasetDict(splits)
+        return DatasetDict({split: read_file(path) for split, path in local_files(source).items()})
     if source.builtin_dataset:
         return load_builtin(source.builtin_dataset)
     if source.dataset_name:

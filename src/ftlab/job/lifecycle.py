@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from ftlab.config.secrets import resolved_yaml, secret_values
 from ftlab.config.targets import build_task
 from ftlab.config.validate import validate
+from ftlab.data.sources import local_files
 from ftlab.errors import (
     FtlabError,
     RunInterrupted,
@@ -175,9 +176,12 @@ def _record_failure(run_dir: Path, error: str, started: float) -> None:
 
 def check_config(cfg: DictConfig) -> None:
     """Every check that needs no data or model, before anything is written or loaded: keys
-    and values, the task's own settings (checked as it is built), the recipes'."""
+    and values, the task's own settings (checked as it is built), the recipes', and that
+    the local data files are there (a wrong path: one line in a second, not after torch)."""
     validate(cfg)
-    check_recipes(cfg, build_task(cfg.task))
+    task = build_task(cfg.task)
+    check_recipes(cfg, task)
+    local_files(task)
 
 
 def _skip_completed(cfg: DictConfig, run_dir: Path) -> float | None:
