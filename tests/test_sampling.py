@@ -1,7 +1,7 @@
 """trainer.train_sampling_strategy=group_by_length: the Trainer groups training batches by
-length, and its evaluation sampler would group the validation and test rows too, out of
-their order; ftlab keeps evaluation in the data's order, so predictions.jsonl (and chunk or
-window merging) still line up with the rows."""
+length (ftlab draws their order at random), and its evaluation sampler would group the
+validation and test rows too, out of their order; ftlab keeps evaluation in the data's
+order, so predictions.jsonl (and chunk or window merging) still line up with the rows."""
 
 from __future__ import annotations
 
@@ -39,3 +39,34 @@ def test_length_grouped_runs_predict_their_rows(
     answers = [o["label"] for o in classifier([r["text"] for r in rows[:60]], batch_size=64)]
     assert [r["prediction"] for r in rows[:60]] == answers
     assert len({r["prediction"] for r in rows}) > 1  # a model answering one class proves nothing
+
+
+def test_length_grouped_batches_come_whole_in_a_random_order() -> None:
+    """The Trainer's length-grouped batches, each whole (the padding saved is the same), in
+    a random order: its own sampler walks every 50 batches from the longest to the
+    shortest. The last, partial batch stays last, so no later batch is cut in two."""
+    import random
+
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from ftlab.recipes.sampling import shuffled
+
+    lengths = [random.Random(i).randint(1, 128) for i in range(3210)]
+    trainers = LengthGroupedSampler(32, lengths=lengths, generator=torch.Generator().manual_seed(3))
+    ours = list(shuffled(trainers))
+    theirs = list(
+        LengthGroupedSampler(32, lengths=lengths, generator=torch.Generator().manual_seed(3))
+    )
+
+    def batches(order: list[int]) -> list[list[int]]:
+        return [order[i : i + 32] for i in range(0, len(order), 32)]
+
+    assert sorted(ours) == list(range(3210))
+    assert sorted(map(sorted, batches(ours))) == sorted(map(sorted, batches(theirs)))
+    assert batches(ours)[-1] == batches(theirs)[-1] and len(batches(ours)[-1]) == 10
+    # mega-batches of 25 batches here (a quarter of the data, when under 50)
+    longest = [max(lengths[i] for i in batch) for batch in batches(ours)[1:25]]
+    theirs_longest = [max(lengths[i] for i in batch) for batch in batches(theirs)[1:25]]
+    assert theirs_longest == sorted(theirs_longest, reverse=True)  # their walk, long to short
+    assert longest != sorted(longest, reverse=True)  # ours is no walk

@@ -7,8 +7,8 @@ Trainer's own `training_step` twice per batch (clean, then perturbed), so loss s
 gradient accumulation, mixed precision and distributed backward stay the Trainer's.
 Distillation adds the teacher term to the loss `compute_loss` returns, on the scale the
 Trainer expects of that loss (a batch mean, or normalised over the accumulated batch when
-a `compute_loss_func` is set), and logs it as `distill_loss`. Evaluation keeps the rows'
-order when training batches are grouped by length.
+a `compute_loss_func` is set), and logs it as `distill_loss`. Training batches grouped by
+length come in a random order (recipes/sampling.py); evaluation keeps the rows' order.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ftlab.recipes.adversarial import FGM
 from ftlab.recipes.distill import TEACHER_COLUMN, Distiller
 from ftlab.recipes.optim import layerwise_groups
+from ftlab.recipes.sampling import shuffled
 
 
 class RecipeTrainer(Trainer):
@@ -43,6 +45,12 @@ class RecipeTrainer(Trainer):
         super()._set_signature_columns_if_needed()
         if self.distiller is not None and TEACHER_COLUMN not in self._signature_columns:
             self._signature_columns.append(TEACHER_COLUMN)
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        sampler = super()._get_train_sampler(train_dataset)
+        if isinstance(sampler, LengthGroupedSampler):  # group_by_length: batch order shuffled
+            return shuffled(sampler)
+        return sampler
 
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
         # With train_sampling_strategy=group_by_length the Trainer also groups evaluation
