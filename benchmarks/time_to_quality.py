@@ -5,11 +5,11 @@ Jobs: full Rotten Tomatoes (experiment=sentiment_full: accuracy) and full CoNLL-
 given to the plain script too (max length 128, batch 32, learning rate, linear schedule with
 10% warm-up, AdamW, weight decay 0.01, seed 42). Three setups, interleaved per repetition:
 the plain script; ftlab with the plain script's random batches
-(`trainer.train_sampling_strategy=random`, what ftlab ships); ftlab with length-grouped
-batches (`group_by_length`, the candidate default). Each run's wall time is split
-into phases (ftlab's timings.json, the plain script's own clock), and for ftlab the time
-until its evaluation log first reached the plain script's validation metric (timings.json
-records when each evaluation ended).
+(`trainer.train_sampling_strategy=random`); ftlab with length-grouped batches in a random
+order (`group_by_length`); quick mode runs the plain script and the batching ftlab ships.
+Each run's wall time is split into phases (ftlab's timings.json, the plain script's own
+clock), and for ftlab the time until its evaluation log first reached the plain script's
+validation metric (timings.json records when each evaluation ended).
 
     python benchmarks/time_to_quality.py [--jobs sentiment ner] [--repetitions 1]
 """
@@ -40,9 +40,29 @@ from ftlab.records import read_json
 
 # each ftlab setup names its batching, so the table reads the same whichever one ships
 BATCHING = {
-    "ftlab, random batches": "trainer.train_sampling_strategy=random",  # the plain script's
-    "ftlab, length-grouped batches": "trainer.train_sampling_strategy=group_by_length",
+    "ftlab, random batches": "random",  # the plain script's
+    "ftlab, length-grouped batches": "group_by_length",
 }
+
+
+def shipped_batching() -> str:
+    """The `trainer.train_sampling_strategy` ftlab's trainer preset ships."""
+    sys.path.insert(0, str(ROOT / "tests"))  # compose as ftlab.run does
+    from helpers import compose_config
+
+    return str(compose_config([]).trainer.train_sampling_strategy)
+
+
+def batching_setups(quick: bool) -> dict[str, str]:
+    """The ftlab setups to run, each with its override (quick mode: what ftlab ships)."""
+    shipped = shipped_batching()
+    return {
+        setup: f"trainer.train_sampling_strategy={strategy}"
+        for setup, strategy in BATCHING.items()
+        if not quick or strategy == shipped
+    }
+
+
 PHASES = ("startup", "data", "model", "training", "evaluation", "checkpoints", "scoring", "saving")
 
 
@@ -165,19 +185,25 @@ def measure(
                 "test": float(values[f"test_{job.metric}"]),
             }
 
+        batching = batching_setups(quick)
         setups = {"plain Trainer script": plain_run} | {
             setup: lambda override=override, run=ftlab_run: run(override)
-            for setup, override in BATCHING.items()
+            for setup, override in batching.items()
         }
         commands = [
             plain_job(job, "MODEL", data, Path("OUT")),
-            *(ftlab_job(job, "MODEL", overrides, Path("OUT"), o) for o in BATCHING.values()),
+            *(ftlab_job(job, "MODEL", overrides, Path("OUT"), o) for o in batching.values()),
         ]
         results[name] = {
             "runs": paired(setups, repetitions),
             "commands": [shown(c).replace(str(data), "DATA") for c in commands],
         }
-    return {"jobs": results, "repetitions": repetitions, "quick": quick}
+    return {
+        "jobs": results,
+        "repetitions": repetitions,
+        "quick": quick,
+        "ships": shipped_batching(),
+    }
 
 
 def time_to(run: dict, target: float) -> float | None:
@@ -225,8 +251,8 @@ def section(m: dict[str, Any]) -> str:
         "the presets' hyper-parameters (max length 128, batch 32, the learning rate, linear "
         "schedule with 10% warm-up, AdamW, weight decay 0.01, seed 42) and the same data "
         "files. Setups: the plain script; ftlab with the plain script's random batches "
-        "(`trainer.train_sampling_strategy=random`, what ftlab ships); ftlab with "
-        "length-grouped batches (`group_by_length`, the candidate default). Phases: ftlab's "
+        "(`trainer.train_sampling_strategy=random`); ftlab with length-grouped batches in a "
+        f"random order (`group_by_length`); ftlab ships `{m['ships']}`. Phases: ftlab's "
         "timings.json, the plain script's own clock (evaluation and checkpoints: inside "
         "training; scoring: the final validation and test passes). Plain's dev reached: "
         "when ftlab's evaluation log first reached the plain script's validation metric, "
