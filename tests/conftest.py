@@ -28,15 +28,22 @@ if _WORKERS > 1:
 # a long one starting last while the other worker waits. From `--durations`, longest first.
 LONGEST_FILES = (
     "test_benchmarks.py",
-    "test_reliability.py",
-    "test_ner_document_context.py",
     "test_distill.py",
     "test_distributed.py",
-    "test_predict.py",
-    "test_sweep.py",
+    "test_reliability.py",
     "test_train.py",
-    "test_regression.py",
+    "test_sweep.py",
     "test_chunks.py",
+    "test_ner_document_context.py",
+    "test_crf.py",
+    "test_regression.py",
+    "test_cli.py",
+    "test_predict.py",
+    "test_tracking.py",
+    "test_default_path.py",
+    "test_recipes_runs.py",
+    "test_bad_input.py",
+    "test_chinese.py",
 )
 
 

@@ -27,7 +27,10 @@ def experiments(
         for seed in SEEDS:
             overrides = [*base, f"optimizer.learning_rate={rate}", f"trainer.seed={seed}"]
             run_job(compose_config(overrides), root / f"lr{rate}-seed{seed}")
-    broken = [*base, "task.train_file=/no/such/file.csv"]
+    # a failure inside the run, after its directory is written (a missing file is refused before)
+    unreadable = root / "no_text_column.csv"
+    unreadable.write_text("sentence,label\nhello,greet\n")
+    broken = [*base, f"task.train_file={unreadable}"]
     with pytest.raises(SystemExit):
         run_job(compose_config(broken), root / "broken")
     return root
@@ -66,7 +69,7 @@ def test_html_report_has_curves_sweep_plot_and_the_failed_run(
     assert page.count("src='data:image/png;base64,") >= 2
     assert "Learning curves: intent" in page
     assert "Sweep: intent / " in page and "optimizer.learning_rate" in page
-    assert "Failed and unfinished runs" in page and "no such file" in page
+    assert "Failed and unfinished runs" in page and "has no column 'text'" in page
 
 
 def test_report_on_an_empty_folder_says_what_to_give(tmp_path: Path, capsys) -> None:
@@ -190,7 +193,7 @@ def test_the_page_in_a_real_browser_shows_the_leaderboard_and_every_plot(
         assert all(box["width"] > 50 and box["height"] > 20 for box in boxes)
         for i, a in enumerate(boxes):
             assert not any(_overlap(a, b) for b in boxes[i + 1 :]), a
-        assert "no such file" in browser.find_element(By.TAG_NAME, "body").text
+        assert "has no column 'text'" in browser.find_element(By.TAG_NAME, "body").text
     finally:
         browser.quit()
 
