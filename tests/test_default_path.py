@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import compose_config, ftlab
+from helpers import compose_config, in_process
 
 from ftlab.config.targets import build_task
 from ftlab.records import read_json
@@ -34,7 +34,8 @@ def test_the_splits_cut_from_train_are_disjoint_and_repeat_under_the_seed() -> N
 
 
 def test_the_demo_command_trains_the_offline_minilm(tmp_path: Path) -> None:
-    done = ftlab(
+    done = in_process(
+        "ftlab.run",
         "experiment=demo",
         "task.max_train_samples=64",
         "task.max_eval_samples=32",
@@ -46,7 +47,6 @@ def test_the_demo_command_trains_the_offline_minilm(tmp_path: Path) -> None:
         "trainer.disable_tqdm=true",
         f"output_root={tmp_path}",
         cwd=tmp_path,
-        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "sentiment" / "minilm").iterdir()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import compose_config, ftlab, local_data
+from helpers import compose_config, ftlab, in_process, local_data
 
 from ftlab.config.fields import training_arguments_kwargs
 from ftlab.errors import FtlabError
@@ -280,12 +280,12 @@ def test_bad_launch_keys_name_the_fix(overrides: list, message: str) -> None:
     reason="DeepSpeed is installed",
 )
 def test_deepspeed_missing_is_one_line(tmp_path: Path) -> None:
-    result = ftlab(
+    result = in_process(
+        "ftlab.run",
         "hardware=deepspeed_zero2",
         "hardware.num_processes=2",
         "hardware.require_cuda=false",
         cwd=tmp_path,
-        timeout=60,
     )
     assert result.returncode == 1
     assert "ftlab: error: DeepSpeed is not installed: pip install 'ftlab[deepspeed]'" in (

@@ -354,21 +354,13 @@ def test_resume_of_a_non_run_directory_is_one_line(tmp_path: Path) -> None:
 def test_planted_secrets_never_reach_the_run_directory(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
+    """The tokens in the environment, where huggingface_hub and wandb read them when asked
+    (not at import), never reach the output or a file of the run."""
     secret = "hf_FAKEplantedSECRET1234567890"
-    env = {
-        **os.environ,
-        "HF_TOKEN": secret,
-        "WANDB_API_KEY": secret,
-        "HUGGING_FACE_HUB_TOKEN": secret,
-    }
+    env = {"HF_TOKEN": secret, "WANDB_API_KEY": secret, "HUGGING_FACE_HUB_TOKEN": secret}
     args = _overrides(tiny_model_dir, intent_files, "trainer.max_steps=2")
-    result = subprocess.run(
-        [sys.executable, "-m", "ftlab.run", *args, f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
+    result = in_process(
+        "ftlab.run", *args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert secret not in result.stdout + result.stderr

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import compose_config, tiny_run_overrides
+from helpers import compose_config, in_process, tiny_run_overrides
 
 from ftlab.job.lifecycle import run_job
 from ftlab.records import read_json
@@ -119,30 +119,22 @@ def test_run_records_how_to_reproduce_it(tracked_run: Path) -> None:
 
 
 def test_sweep_without_key_or_network_goes_offline_one_run_per_job(
-    tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+    tmp_path: Path, tiny_model_dir: Path, intent_files: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No WANDB_MODE, no key, no netrc, stdin closed: each job logs offline, nothing waits."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k != "NETRC"}
-    env.update(HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    for name in [k for k in os.environ if k.startswith("WANDB_")] + ["NETRC"]:
+        monkeypatch.delenv(name, raising=False)
     sweep = tmp_path / "sweep-a"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ftlab.run",
-            "-m",
-            *tiny_run_overrides(tiny_model_dir, intent_files),
-            "trainer.max_steps=2",
-            "logger=wandb",
-            "trainer.seed=1,2",
-            f"hydra.sweep.dir={sweep}",
-        ],
+    result = in_process(
+        "ftlab.run",
+        "-m",
+        *tiny_run_overrides(tiny_model_dir, intent_files),
+        "trainer.max_steps=2",
+        "logger=wandb",
+        "trainer.seed=1,2",
+        f"hydra.sweep.dir={sweep}",
         cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=600,  # the bound: a prompt for a key would wait forever
+        env={"HOME": str(tmp_path / "home")},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
