@@ -45,17 +45,16 @@ BATCHING = {
 }
 
 
-def shipped_batching() -> str:
-    """The `trainer.train_sampling_strategy` ftlab's trainer preset ships."""
+def shipped_batching(experiment: str) -> str:
+    """The `trainer.train_sampling_strategy` the experiment preset ships."""
     sys.path.insert(0, str(ROOT / "tests"))  # compose as ftlab.run does
     from helpers import compose_config
 
-    return str(compose_config([]).trainer.train_sampling_strategy)
+    return str(compose_config([f"experiment={experiment}"]).trainer.train_sampling_strategy)
 
 
-def batching_setups(quick: bool) -> dict[str, str]:
+def batching_setups(quick: bool, shipped: str) -> dict[str, str]:
     """The ftlab setups to run, each with its override (quick mode: what ftlab ships)."""
-    shipped = shipped_batching()
     return {
         setup: f"trainer.train_sampling_strategy={strategy}"
         for setup, strategy in BATCHING.items()
@@ -185,7 +184,8 @@ def measure(
                 "test": float(values[f"test_{job.metric}"]),
             }
 
-        batching = batching_setups(quick)
+        ships = shipped_batching(job.experiment)
+        batching = batching_setups(quick, ships)
         setups = {"plain Trainer script": plain_run} | {
             setup: lambda override=override, run=ftlab_run: run(override)
             for setup, override in batching.items()
@@ -197,13 +197,9 @@ def measure(
         results[name] = {
             "runs": paired(setups, repetitions),
             "commands": [shown(c).replace(str(data), "DATA") for c in commands],
+            "ships": ships,
         }
-    return {
-        "jobs": results,
-        "repetitions": repetitions,
-        "quick": quick,
-        "ships": shipped_batching(),
-    }
+    return {"jobs": results, "repetitions": repetitions, "quick": quick}
 
 
 def time_to(run: dict, target: float) -> float | None:
@@ -211,12 +207,17 @@ def time_to(run: dict, target: float) -> float | None:
     return next((seconds for seconds, value in run.get("curve", []) if value >= target), None)
 
 
-def _rows(name: str, runs: dict[str, list[dict]]) -> tuple[list[str], list[str]]:
+def _named(setup: str, ships: str) -> str:
+    """The setup's name, marked where it is the batching the job's preset ships."""
+    return f"{setup} (shipped)" if BATCHING.get(setup) == ships else setup
+
+
+def _rows(name: str, runs: dict[str, list[dict]], ships: str) -> tuple[list[str], list[str]]:
     plain = runs["plain Trainer script"]
     target, plain_wall = median([r["dev"] for r in plain]), median([r["wall"] for r in plain])
     table, ratios = [], []
     for setup, rows in runs.items():
-        wall = median([r["wall"] for r in rows])
+        named, wall = _named(setup, ships), median([r["wall"] for r in rows])
         phases = " | ".join(
             f"{median([r['seconds'].get(p, 0.0) for r in rows]):.1f}" for p in PHASES
         )
@@ -229,14 +230,14 @@ def _rows(name: str, runs: dict[str, list[dict]]) -> tuple[list[str], list[str]]
             seconds = median([s for s in reached if s is not None])
             to_quality = f"{seconds:.0f} s ({seconds / plain_wall:.2f}x)"
             ratios.append(
-                f"{name}, {setup}: wall {wall / plain_wall:.3f}x the plain script's, its dev "
+                f"{name}, {named}: wall {wall / plain_wall:.3f}x the plain script's, its dev "
                 f"metric reached in {seconds / plain_wall:.2f}x its wall time"
             )
         dev = ", ".join(f"{r['dev']:.4f}" for r in rows)
         test = ", ".join(f"{r['test']:.4f}" for r in rows)
         loads = ", ".join(f"{r['load']:.1f}" for r in rows)
         table.append(
-            f"| {setup} | {wall:.0f} ({wall / plain_wall:.3f}x) | {phases} | {dev} | {test} "
+            f"| {named} | {wall:.0f} ({wall / plain_wall:.3f}x) | {phases} | {dev} | {test} "
             f"| {to_quality} | {loads} |"
         )
     return table, ratios
@@ -252,7 +253,7 @@ def section(m: dict[str, Any]) -> str:
         "schedule with 10% warm-up, AdamW, weight decay 0.01, seed 42) and the same data "
         "files. Setups: the plain script; ftlab with the plain script's random batches "
         "(`trainer.train_sampling_strategy=random`); ftlab with length-grouped batches in a "
-        f"random order (`group_by_length`); ftlab ships `{m['ships']}`. Phases: ftlab's "
+        "random order (`group_by_length`); the setup each preset ships is marked. Phases: ftlab's "
         "timings.json, the plain script's own clock (evaluation and checkpoints: inside "
         "training; scoring: the final validation and test passes). Plain's dev reached: "
         "when ftlab's evaluation log first reached the plain script's validation metric, "
@@ -265,7 +266,7 @@ def section(m: dict[str, Any]) -> str:
         "",
     ]
     for name, result in m["jobs"].items():
-        table, _ = _rows(name, result["runs"])
+        table, _ = _rows(name, result["runs"], result["ships"])
         lines += [
             f"### {name} ({JOBS[name].experiment}, validation {JOBS[name].metric})",
             "",
@@ -283,7 +284,7 @@ def section(m: dict[str, Any]) -> str:
 
 
 def key_ratios(m: dict[str, Any]) -> list[str]:
-    return [line for name, r in m["jobs"].items() for line in _rows(name, r["runs"])[1]]
+    return [line for name, r in m["jobs"].items() for line in _rows(name, r["runs"], r["ships"])[1]]
 
 
 def main() -> None:

@@ -36,5 +36,6 @@ def test_quick_benchmarks_write_every_section(
         assert heading in text
     assert "Machine: " in text and "load average" in text
     assert "Ratios (ftlab / plain, medians)" in text
+    assert "(shipped)" in text  # the setup the preset ships, marked in the time to quality
     for model in ("| pytorch |", "| onnx |", "| onnx_int8 |"):
         assert model in text
