@@ -34,8 +34,16 @@ def test_the_demo_reaches_its_readme_accuracy(tmp_path: Path) -> None:
     assert metrics["test"]["test_accuracy"] >= 0.75
 
 
+def test_full_sentiment_with_grouped_batches_reaches_its_readme_accuracy(tmp_path: Path) -> None:
+    """README: experiment=sentiment_full (length-grouped batches), validation 0.8345, test
+    0.8008 (3 seeds: lowest 0.8204 and 0.7992)."""
+    metrics = _run(tmp_path, "experiment=sentiment_full", timeout=1800)
+    assert metrics["validation"]["eval_accuracy"] >= 0.80
+    assert metrics["test"]["test_accuracy"] >= 0.78
+
+
 def test_full_conll_ner_reaches_its_readme_f1(tmp_path: Path) -> None:
-    """README: experiment=ner_minilm, dev entity F1 0.8713, test 0.8262 (full CoNLL-2003)."""
+    """README: experiment=ner_minilm, dev entity F1 0.8763, test 0.8352 (full CoNLL-2003)."""
     metrics = _run(tmp_path, "experiment=ner_minilm", timeout=5400)
     assert metrics["validation"]["eval_f1"] >= 0.85
     assert metrics["test"]["test_f1"] >= 0.80
