@@ -38,6 +38,9 @@ from common import (
 from ftlab.config.paths import resolve_path
 from ftlab.records import read_json
 
+# helpers.compose_config composes as ftlab.run does; conftest cuts the CoNLL slices
+sys.path.insert(0, str(ROOT / "tests"))
+
 # each ftlab setup names its batching, so the table reads the same whichever one ships
 BATCHING = {
     "ftlab, random batches": "random",  # the plain script's
@@ -47,7 +50,6 @@ BATCHING = {
 
 def shipped_batching(experiment: str) -> str:
     """The `trainer.train_sampling_strategy` the experiment preset ships."""
-    sys.path.insert(0, str(ROOT / "tests"))  # compose as ftlab.run does
     from helpers import compose_config
 
     return str(compose_config([f"experiment={experiment}"]).trainer.train_sampling_strategy)
@@ -83,7 +85,6 @@ JOBS = {
 def write_data(name: str, job: Job, directory: Path, quick: bool) -> tuple[Path, list[str]]:
     """The job's splits as ftlab cuts them, in files both sides read, and ftlab's overrides
     for them; full NER reads the CoNLL files ftlab's builtin set is (train/valid/test.txt)."""
-    sys.path.insert(0, str(ROOT / "tests"))  # compose as ftlab.run does; CoNLL slices
     from conftest import _first_sentences
     from helpers import compose_config
 
