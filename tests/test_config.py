@@ -9,7 +9,11 @@ import pytest
 from helpers import compose_config
 from omegaconf import OmegaConf
 
-from ftlab.config.fields import training_argument_names, training_arguments_kwargs
+from ftlab.config.fields import (
+    training_argument_choices,
+    training_argument_names,
+    training_arguments_kwargs,
+)
 from ftlab.config.overrides import normalize_overrides
 from ftlab.config.secrets import redact
 from ftlab.errors import FtlabError
@@ -88,10 +92,19 @@ def test_experiment_preset_overrides_defaults() -> None:
     assert cfg.task.max_train_samples == 4000
 
 
-def test_training_argument_names_match_transformers() -> None:
+def test_training_argument_names_and_choices_match_transformers() -> None:
     from transformers import TrainingArguments
 
-    assert training_argument_names() == {f.name for f in dataclasses.fields(TrainingArguments)}
+    fields = dataclasses.fields(TrainingArguments)
+    assert training_argument_names() == {f.name for f in fields}
+    # every choice list the source spells out, as the dataclass holds it
+    computed = ("log_level", "log_level_replica")  # a dict's keys in the source: not read
+    spelt_out = {f.name: tuple(f.metadata["choices"]) for f in fields if "choices" in f.metadata}
+    read = training_argument_choices()
+    assert read == {k: v for k, v in spelt_out.items() if k not in computed}
+    assert read["train_sampling_strategy"][:3] == ("random", "sequential", "group_by_length")
+    # negative control: the shipped values pass
+    check_config(compose_config(["experiment=sentiment_full"]))
 
 
 def test_values_reach_training_arguments_unchanged(tmp_path: Path) -> None:
@@ -138,6 +151,12 @@ def test_misspelt_training_keys_name_the_closest_field(override: str, message: s
         ("optimizer.learning_rate=0", "learning_rate must be a number above 0"),
         ("optimizer.learning_rate=-1e-5", "learning_rate must be a number above 0"),
         ("trainer.per_device_train_batch_size=0", "per_device_train_batch_size must be"),
+        # TrainingArguments takes any string here; a typo would train with random batches
+        (
+            "trainer.train_sampling_strategy=group_by_lenght",
+            r"no such option; did you mean 'group_by_length'\? \(the options: random, ",
+        ),
+        ("hardware.ddp_backend=xyz", r"no such option; choose another \(the options: nccl"),
     ],
 )
 def test_bad_task_and_model_keys_fail_validation(override: str, message: str) -> None:

@@ -59,12 +59,13 @@ RESERVED_FIELDS = frozenset({"output_dir"})
 
 
 @cache
-def training_argument_names() -> frozenset[str]:
-    """The field names of `transformers.TrainingArguments`.
+def _training_argument_fields() -> dict[str, tuple[str, ...] | None]:
+    """The fields of `transformers.TrainingArguments`, each with the values its metadata
+    lists as `choices` (None where it lists none).
 
     Read from transformers' source with `ast` rather than by importing it: the import
     pulls in torch (5 s), and this check runs on every command line, including
-    `--cfg job`. A test asserts the result equals `dataclasses.fields(TrainingArguments)`.
+    `--cfg job`. A test asserts the result equals what `dataclasses.fields` gives.
     """
     spec = importlib.util.find_spec("transformers")
     if spec is None or not spec.submodule_search_locations:
@@ -73,17 +74,45 @@ def training_argument_names() -> frozenset[str]:
     tree = ast.parse(source.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments":
-            return frozenset(
-                stmt.target.id
+            return {
+                stmt.target.id: _literal_choices(stmt.value)
                 for stmt in node.body
                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-            )
+            }
     # transformers moved the class: fall back to the slow, always-right way.
     import dataclasses
 
     from transformers import TrainingArguments
 
-    return frozenset(f.name for f in dataclasses.fields(TrainingArguments))
+    return {
+        f.name: tuple(f.metadata["choices"]) if "choices" in f.metadata else None
+        for f in dataclasses.fields(TrainingArguments)
+    }
+
+
+def _literal_choices(value: ast.expr | None) -> tuple[str, ...] | None:
+    """`field(metadata={"choices": [...]})`'s list, where the source spells it out."""
+    if not isinstance(value, ast.Call):
+        return None
+    for keyword in value.keywords:
+        if keyword.arg == "metadata" and isinstance(keyword.value, ast.Dict):
+            for key, choices in zip(keyword.value.keys, keyword.value.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "choices":
+                    try:
+                        return tuple(ast.literal_eval(choices))
+                    except ValueError:  # computed (e.g. a dict's keys): not checked here
+                        return None
+    return None
+
+
+def training_argument_names() -> frozenset[str]:
+    """The field names of `transformers.TrainingArguments`."""
+    return frozenset(_training_argument_fields())
+
+
+def training_argument_choices() -> dict[str, tuple[str, ...]]:
+    """The TrainingArguments fields whose source lists their `choices`, with those values."""
+    return {name: c for name, c in _training_argument_fields().items() if c is not None}
 
 
 def valid_keys(group: str) -> frozenset[str]:
@@ -101,6 +130,19 @@ def check_key(group: str, key: str) -> None:
         key, valid, prefix=f"{group}.", otherwise="valid keys are TrainingArguments fields"
     )
     raise FtlabError(f"unknown config key '{group}.{key}': {hint}")
+
+
+def check_choice(group: str, key: str, value: Any) -> None:
+    """A value outside the `choices` a TrainingArguments field declares: its command-line
+    parser would refuse it, but the dataclass takes it, and a misspelt
+    `train_sampling_strategy` would silently train with random batches."""
+    choices = training_argument_choices().get(key)
+    if choices is None or value is None or value in choices:
+        return
+    hint = did_you_mean(str(value), choices, otherwise="choose another")
+    raise FtlabError(
+        f"{group}.{key}={value}: no such option; {hint} (the options: {', '.join(choices)})"
+    )
 
 
 def training_arguments_kwargs(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:

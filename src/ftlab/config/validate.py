@@ -1,6 +1,7 @@
 """Checks of the composed config that need no data, model or other ftlab layer: unknown
-keys (with the closest valid one), keys set twice, secrets on the command line, and values
-TrainingArguments would only reject later or not at all.
+keys (with the closest valid one), keys set twice, secrets on the command line, values outside
+the choices a TrainingArguments field declares, and values TrainingArguments would only
+reject later or not at all.
 
 Nothing here imports torch or transformers, so composing and printing a config stays fast.
 The task checks its own keys as it is built (ftlab.config.targets.build_task), and the
@@ -14,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from ftlab.config.adapt import check_adapt
-from ftlab.config.fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_key
+from ftlab.config.fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_choice, check_key
 from ftlab.config.secrets import SECRET_ENV_VARS, is_secret_key
 from ftlab.config.targets import task_class, task_fields
 from ftlab.config.types import check_value
@@ -46,6 +47,7 @@ def validate(cfg: DictConfig) -> None:
     for group in TRAINING_ARGS_GROUPS:
         for key in cfg.get(group) or {}:
             check_key(group, key)
+            check_choice(group, key, cfg[group][key])
             if key in seen and key not in FTLAB_KEYS[group]:
                 raise FtlabError(
                     f"'{key}' is set in both '{seen[key]}' and '{group}'; keep one of them"
