@@ -274,6 +274,10 @@ def test_augmentation_changes_training_data_only_and_repeats(intent_files: dict)
         (["optimizer.head_learning_rate=0"], "head_learning_rate must be a number above 0"),
         (["trainer.adversarial=pgd"], "trainer.adversarial must be one of fgm"),
         (["trainer.adversarial=fgm", "trainer.adversarial_epsilon=0"], "adversarial_epsilon"),
+        (
+            ["trainer.train_sampling_strategy=group_by_length", "trainer.length_group_batches=1"],
+            "length_group_batches must be a whole number of batches of 2 or more",
+        ),
         (["task.class_weight=balanced"], "did you mean 'class_weights'"),
         (["task.class_weights=inverse"], "task.class_weights must be 'balanced' or a list"),
         (["task.augment=shuffle"], "task.augment must be synonym, delete, swap"),

@@ -48,6 +48,8 @@ FTLAB_KEYS: dict[str, frozenset[str]] = {
             # FGM adversarial training (ftlab/recipes/adversarial.py)
             "adversarial",
             "adversarial_epsilon",
+            # how many batches group_by_length sorts together (ftlab/recipes/sampling.py)
+            "length_group_batches",
         }
     ),
     # one section per tracker, named after its `report_to` integration (ftlab/training/tracking.py)

@@ -42,12 +42,14 @@ def record_parameters(model: Any, run_dir: Path, main_process: bool) -> dict[str
 
 
 def trainer_options(cfg: DictConfig, model: Any, task: Any) -> dict[str, Any]:
-    """RecipeTrainer's keyword arguments: layer-wise learning rates, FGM, distillation."""
+    """RecipeTrainer's keyword arguments: layer-wise learning rates, FGM, distillation,
+    the size of length groups."""
     decay = cfg.optimizer.get("layerwise_lr_decay")
     head = cfg.optimizer.get("head_learning_rate")
     options: dict[str, Any] = {
         "layerwise_lr": (decay, head) if decay or head else None,
         "distiller": distill.distiller(cfg, task),
+        "length_group_batches": cfg.trainer.get("length_group_batches"),
     }
     if cfg.trainer.get("adversarial") == "fgm":
         options["fgm"] = FGM(model, float(cfg.trainer.adversarial_epsilon))

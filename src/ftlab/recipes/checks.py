@@ -1,5 +1,5 @@
 """The recipe keys' own checks (peft, freezing, layer-wise learning rates, FGM,
-distillation), run before anything loads."""
+distillation, length groups), run before anything loads."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def check_recipes(cfg: DictConfig, task: Any) -> None:
     if cfg.trainer.get("adversarial"):
         check_adversarial(cfg.trainer.adversarial, cfg.trainer.get("adversarial_epsilon"))
     check_distill(cfg, task)
+    _check_length_groups(cfg.trainer.get("length_group_batches"))
     if task.head != task.heads[0] and cfg.trainer.get("label_smoothing_factor"):
         # the Trainer would replace the head's own loss with a smoothed cross-entropy
         raise FtlabError(
@@ -81,4 +82,17 @@ def _check_peft(cfg: DictConfig, task: Any) -> None:
         raise FtlabError(
             f"model.freeze / model.freeze_layers apply to full fine-tuning; peft={method} "
             "already freezes everything but the adapter and the head"
+        )
+
+
+def _check_length_groups(group_batches: Any) -> None:
+    """`trainer.length_group_batches` (recipes/sampling.py): null, or a whole number of
+    batches of 2 or more (unused with random batches, so a preset's value does not stand in
+    the way of `trainer.train_sampling_strategy=random`)."""
+    if group_batches is None:
+        return
+    if isinstance(group_batches, bool) or not isinstance(group_batches, int) or group_batches < 2:
+        raise FtlabError(
+            "trainer.length_group_batches must be a whole number of batches of 2 or more "
+            f"(or null: the Trainer's up to 50), got {group_batches!r}"
         )

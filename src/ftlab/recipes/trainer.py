@@ -8,25 +8,28 @@ gradient accumulation, mixed precision and distributed backward stay the Trainer
 Distillation adds the teacher term to the loss `compute_loss` returns, on the scale the
 Trainer expects of that loss (a batch mean, or normalised over the accumulated batch when
 a `compute_loss_func` is set), and logs it as `distill_loss`. Training batches grouped by
-length come in a random order (recipes/sampling.py); evaluation keeps the rows' order.
+length come in a random order, and with labels per token their loss weighs every labelled
+token alike (recipes/sampling.py); evaluation keeps the rows' order.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ftlab.recipes.adversarial import FGM
 from ftlab.recipes.distill import TEACHER_COLUMN, Distiller
 from ftlab.recipes.optim import layerwise_groups
-from ftlab.recipes.sampling import shuffled
+from ftlab.recipes.sampling import expected_items, labelled_per_row, shuffled
 
 
 class RecipeTrainer(Trainer):
-    """`Trainer` plus `layerwise_lr` ((decay, head learning rate), or None), `fgm` and
-    `distiller` (the teacher term, over batches that carry the teacher's logits)."""
+    """`Trainer` plus `layerwise_lr` ((decay, head learning rate), or None), `fgm`,
+    `distiller` (the teacher term, over batches that carry the teacher's logits) and
+    `length_group_batches` (how many batches group_by_length sorts together; None: 50)."""
 
     def __init__(
         self,
@@ -34,10 +37,18 @@ class RecipeTrainer(Trainer):
         layerwise_lr: tuple[float | None, float | None] | None = None,
         fgm: FGM | None = None,
         distiller: Distiller | None = None,
+        length_group_batches: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.layerwise_lr, self.fgm, self.distiller = layerwise_lr, fgm, distiller
+        self.length_group_batches = length_group_batches
+        # labelled tokens per training row, for grouped batches of token labels
+        self.per_row = (
+            labelled_per_row(self.train_dataset)
+            if self.args.train_sampling_strategy == "group_by_length"
+            else None
+        )
         self._distill_terms: list[float] = []
 
     def _set_signature_columns_if_needed(self) -> None:
@@ -49,7 +60,7 @@ class RecipeTrainer(Trainer):
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         sampler = super()._get_train_sampler(train_dataset)
         if isinstance(sampler, LengthGroupedSampler):  # group_by_length: batch order shuffled
-            return shuffled(sampler)
+            return shuffled(sampler, self.length_group_batches)
         return sampler
 
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
@@ -64,6 +75,17 @@ class RecipeTrainer(Trainer):
 
         return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: Any) -> Any:
+        batches, counted = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if self.per_row is None or counted is None:
+            return batches, counted
+        # a `compute_loss_func` divides by this count of the accumulated batches (over all
+        # ranks, as the Trainer gathered it): for grouped batches, what an average one holds
+        rows = sum(len(batch["labels"]) for batch in batches)
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            rows *= self.args.world_size
+        return batches, torch.as_tensor(expected_items(self.per_row, rows), device=device)
+
     def compute_loss(
         self,
         model: Any,
@@ -71,10 +93,19 @@ class RecipeTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        inputs = dict(inputs)  # FGM passes the same batch twice
+        loss, outputs = self._loss(model, dict(inputs), num_items_in_batch)  # FGM: same batch twice
+        if self.per_row is not None and model.training and num_items_in_batch is None:
+            # the model's mean over this batch's labelled tokens, made their sum over what an
+            # average batch of as many rows holds (get_batch_samples does it for counts)
+            labels = inputs["labels"]
+            loss = loss * (labels.ne(-100).sum() / expected_items(self.per_row, labels.shape[0]))
+        return (loss, outputs) if return_outputs else loss
+
+    def _loss(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any) -> tuple[Any, Any]:
+        """(loss, outputs): the Trainer's, plus the teacher term under distillation."""
         teacher = inputs.pop(TEACHER_COLUMN, None)
         if self.distiller is None or teacher is None:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return super().compute_loss(model, inputs, True, num_items_in_batch)
         labels = inputs.get("labels")
         loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
         total, count = self.distiller.divergence(outputs["logits"], teacher, labels)
@@ -87,8 +118,7 @@ class RecipeTrainer(Trainer):
         if model.training:
             self._distill_terms.append(float(total.detach() / count.clamp(min=1)))
         alpha = self.distiller.alpha
-        loss = alpha * loss + (1 - alpha) * term
-        return (loss, outputs) if return_outputs else loss
+        return alpha * loss + (1 - alpha) * term, outputs
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._distill_terms:  # the mean teacher term since the last log
