@@ -7,6 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ftlab.config.types import matches
 from ftlab.errors import FtlabError, did_you_mean
 from ftlab.recipes import adapters
 from ftlab.recipes.adversarial import check_adversarial
@@ -91,7 +92,7 @@ def _check_length_groups(group_batches: Any) -> None:
     the way of `trainer.train_sampling_strategy=random`)."""
     if group_batches is None:
         return
-    if isinstance(group_batches, bool) or not isinstance(group_batches, int) or group_batches < 2:
+    if not matches(group_batches, int) or group_batches < 2:
         raise FtlabError(
             "trainer.length_group_batches must be a whole number of batches of 2 or more "
             f"(or null: the Trainer's up to 50), got {group_batches!r}"
