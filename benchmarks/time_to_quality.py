@@ -14,6 +14,7 @@ clock), and for ftlab the time until its evaluation log first reached the plain 
 validation metric (timings.json records when each evaluation ended).
 
     python benchmarks/time_to_quality.py [--jobs sentiment ner] [--repetitions 1]
+        [--batching random group_by_length]
 """
 
 from __future__ import annotations
@@ -57,12 +58,13 @@ def shipped_batching(experiment: str) -> str:
     return str(compose_config([f"experiment={experiment}"]).trainer.train_sampling_strategy)
 
 
-def batching_setups(quick: bool, shipped: str) -> dict[str, str]:
-    """The ftlab setups to run, each with its override (quick mode: what ftlab ships)."""
+def batching_setups(quick: bool, shipped: str, only: list[str] | None = None) -> dict[str, str]:
+    """The ftlab setups to run, each with its override (quick mode: what ftlab ships;
+    `only`: these batchings)."""
     return {
         setup: f"trainer.train_sampling_strategy={strategy}"
         for setup, strategy in BATCHING.items()
-        if not quick or strategy == shipped
+        if (not quick or strategy == shipped) and (only is None or strategy in only)
     }
 
 
@@ -145,8 +147,14 @@ def plain_job(job: Job, model: str, data: Path, output: Path) -> list[str]:
 
 
 def measure(
-    model: str, work: Path, jobs: list[str], repetitions: int, quick: bool
+    model: str,
+    work: Path,
+    jobs: list[str],
+    repetitions: int,
+    quick: bool,
+    batching: list[str] | None = None,
 ) -> dict[str, Any]:
+    """`batching`: the ftlab setups to run (None: both)."""
     results: dict[str, Any] = {}
     counter = {"n": 0}
     for name in jobs:
@@ -188,14 +196,14 @@ def measure(
             }
 
         ships = shipped_batching(job.experiment)
-        batching = batching_setups(quick, ships)
+        chosen = batching_setups(quick, ships, batching)
         setups = {"plain Trainer script": plain_run} | {
             setup: lambda override=override, run=ftlab_run: run(override)
-            for setup, override in batching.items()
+            for setup, override in chosen.items()
         }
         commands = [
             plain_job(job, "MODEL", data, Path("OUT")),
-            *(ftlab_job(job, "MODEL", overrides, Path("OUT"), o) for o in batching.values()),
+            *(ftlab_job(job, "MODEL", overrides, Path("OUT"), o) for o in chosen.values()),
         ]
         results[name] = {
             "runs": paired(setups, repetitions),
@@ -221,6 +229,9 @@ def _rows(name: str, runs: dict[str, list[dict]], ships: str) -> tuple[list[str]
     table, ratios = [], []
     for setup, rows in runs.items():
         named, wall = _named(setup, ships), median([r["wall"] for r in rows])
+        # each run against the plain run just before it: the spread shows the host's noise
+        pairs = [r["wall"] / p["wall"] for p, r in zip(plain, rows, strict=True)]
+        per_pair = "-" if rows is plain else ", ".join(f"{x:.3f}" for x in pairs)
         phases = " | ".join(
             f"{median([r['seconds'].get(p, 0.0) for r in rows]):.1f}" for p in PHASES
         )
@@ -233,14 +244,16 @@ def _rows(name: str, runs: dict[str, list[dict]], ships: str) -> tuple[list[str]
             seconds = median([s for s in reached if s is not None])
             to_quality = f"{seconds:.0f} s ({seconds / plain_wall:.2f}x)"
             ratios.append(
-                f"{name}, {named}: wall {wall / plain_wall:.3f}x the plain script's, its dev "
-                f"metric reached in {seconds / plain_wall:.2f}x its wall time"
+                f"{name}, {named}: wall {wall / plain_wall:.3f}x the plain script's (each "
+                f"interleaved pair: {per_pair}), its dev metric reached in "
+                f"{seconds / plain_wall:.2f}x its wall time"
             )
         dev = ", ".join(f"{r['dev']:.4f}" for r in rows)
         test = ", ".join(f"{r['test']:.4f}" for r in rows)
         loads = ", ".join(f"{r['load']:.1f}" for r in rows)
         table.append(
-            f"| {named} | {wall:.0f} ({wall / plain_wall:.3f}x) | {phases} | {dev} | {test} "
+            f"| {named} | {wall:.0f} ({wall / plain_wall:.3f}x) | {per_pair} | {phases} | {dev} "
+            f"| {test} "
             f"| {to_quality} | {loads} |"
         )
     return table, ratios
@@ -267,7 +280,8 @@ def section(m: dict[str, Any]) -> str:
         "script truncates NER sentences at 128 tokens (a few words unscored), ftlab windows "
         "them.",
         "",
-        f"{m['repetitions']} interleaved repetition(s) (plain, ftlab, ftlab, ...); medians."
+        f"{m['repetitions']} interleaved repetition(s) (plain, ftlab, ftlab, ...); medians, "
+        "and each ftlab run's wall time over the plain run of its repetition."
         + (" **Quick mode: tiny slices, figures mean nothing.**" if m["quick"] else ""),
         "",
     ]
@@ -276,9 +290,10 @@ def section(m: dict[str, Any]) -> str:
         lines += [
             f"### {name} ({JOBS[name].experiment}, validation {JOBS[name].metric})",
             "",
-            "| setup | wall s | " + " | ".join(PHASES) + " | dev | test | plain's dev reached "
-            "| load |",
-            "|---|---:|" + "---:|" * len(PHASES) + "---|---|---|---|",
+            "| setup | wall s (medians' ratio) | wall / plain's, each pair | "
+            + " | ".join(PHASES)
+            + " | dev | test | plain's dev reached | load |",
+            "|---|---:|---|" + "---:|" * len(PHASES) + "---|---|---|---|",
             *table,
             "",
             "```",
@@ -300,12 +315,23 @@ def main() -> None:
     parser.add_argument("--jobs", nargs="+", choices=list(JOBS), default=list(JOBS))
     parser.add_argument("--repetitions", type=int, default=1)
     parser.add_argument("--model", default=MINILM)
+    parser.add_argument(
+        "--batching",
+        nargs="+",
+        choices=sorted(set(BATCHING.values())),
+        help="only these ftlab setups (default: both); random alone is the same-settings pair",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny slices: checks it runs")
     options = parser.parse_args()
     print(f"Machine: {machine()}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="ftlab-ttq-") as tmp:
         result = measure(
-            resolve_path(options.model), Path(tmp), options.jobs, options.repetitions, options.quick
+            resolve_path(options.model),
+            Path(tmp),
+            options.jobs,
+            options.repetitions,
+            options.quick,
+            options.batching,
         )
     print(section(result))
     print("\n".join(f"- {line}" for line in key_ratios(result)))

@@ -39,3 +39,35 @@ def test_quick_benchmarks_write_every_section(
     assert "(shipped)" in text  # the setup the preset ships, marked in the time to quality
     for model in ("| pytorch |", "| onnx |", "| onnx_int8 |"):
         assert model in text
+
+
+def test_time_to_quality_shows_each_pairs_ratio_and_picks_its_setups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each ftlab run's wall time over the plain run of its own repetition (a host that slows
+    down between repetitions shows as spread, not hidden in the medians' ratio), and
+    `--batching random` leaves only the same-settings pair."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    ttq = importlib.import_module("time_to_quality")
+    assert ttq.batching_setups(False, "group_by_length", ["random"]) == {
+        "ftlab, random batches": "trainer.train_sampling_strategy=random"
+    }
+    assert len(ttq.batching_setups(False, "group_by_length")) == 2
+    assert list(ttq.batching_setups(True, "group_by_length").values()) == [
+        "trainer.train_sampling_strategy=group_by_length"  # quick mode: what ships
+    ]
+
+    def run(wall: float, curve: list) -> dict:
+        return {"wall": wall, "seconds": {}, "dev": 0.8, "test": 0.7, "load": 1.0, "curve": curve}
+
+    runs = {
+        "plain Trainer script": [run(100.0, []), run(200.0, []), run(150.0, [])],
+        "ftlab, random batches": [run(w, [(w - 20, 0.8)]) for w in (110.0, 190.0, 150.0)],
+    }
+    result = {"jobs": {"sentiment": {"runs": runs, "commands": [], "ships": "random"}}}
+    text = ttq.section({**result, "repetitions": 3, "quick": False})
+    row = next(line for line in text.splitlines() if line.startswith("| ftlab, random"))
+    # medians 150 and 150: 1.000x, though no pair took the same time
+    assert "| 150 (1.000x) | 1.100, 0.950, 1.000 |" in row
+    (ratio,) = ttq.key_ratios({**result, "repetitions": 3, "quick": False})
+    assert "(each interleaved pair: 1.100, 0.950, 1.000)" in ratio
