@@ -88,7 +88,9 @@ def test_multilabel_run_beats_the_frequent_labels_baseline(
             f"model.name_or_path={tiny_model_dir}",
             *local_data(multilabel_files),
             "task.max_seq_length=64",
-            "trainer.num_train_epochs=6",
+            # 5 trainer seeds: test micro-F1 0.525-0.549 after 4 epochs (6 epochs, 3 seeds:
+            # 0.515-0.555), against a baseline of 0.399 that the run must beat by 0.05
+            "trainer.num_train_epochs=4",
             "optimizer.learning_rate=3e-3",
             "task.threshold=0.3",
         ]
