@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
+from ftlab.tasks.alignment import IGNORE
+
 
 class ShuffledLengthGroups(LengthGroupedSampler):
     """`LengthGroupedSampler`'s batches, each whole, in a random order (the last, partial
@@ -48,19 +50,16 @@ class ShuffledLengthGroups(LengthGroupedSampler):
 
 
 def labelled_per_row(dataset: Any) -> float | None:
-    """The mean number of labelled positions (labels other than -100) per training row,
+    """The mean number of labelled positions (labels other than IGNORE) per training row,
     where labels come per token; None where a row has one label (or a multi-hot vector),
     whose batch mean already weighs every row alike."""
-    if dataset is None or "labels" not in getattr(dataset, "column_names", ()):
+    if dataset is None or "labels" not in getattr(dataset, "column_names", ()) or not len(dataset):
+        return None
+    first = dataset[0]["labels"]  # the whole column is read only for labels per token
+    if not isinstance(first, list) or not all(isinstance(x, int) for x in first):
         return None
     labels = dataset["labels"]
-    if (
-        not len(labels)
-        or not isinstance(labels[0], list)
-        or not all(isinstance(x, int) for x in labels[0])
-    ):
-        return None
-    return sum(sum(1 for x in row if x != -100) for row in labels) / len(labels)
+    return sum(sum(1 for x in row if x != IGNORE) for row in labels) / len(labels)
 
 
 def expected_items(per_row: float, rows: int) -> float:

@@ -24,6 +24,7 @@ from ftlab.recipes.adversarial import FGM
 from ftlab.recipes.distill import TEACHER_COLUMN, Distiller
 from ftlab.recipes.optim import layerwise_groups
 from ftlab.recipes.sampling import expected_items, labelled_per_row, shuffled
+from ftlab.tasks.alignment import IGNORE
 
 
 class RecipeTrainer(Trainer):
@@ -98,7 +99,7 @@ class RecipeTrainer(Trainer):
             # the model's mean over this batch's labelled tokens, made their sum over what an
             # average batch of as many rows holds (get_batch_samples does it for counts)
             labels = inputs["labels"]
-            loss = loss * (labels.ne(-100).sum() / expected_items(self.per_row, labels.shape[0]))
+            loss = loss * (labels.ne(IGNORE).sum() / expected_items(self.per_row, labels.shape[0]))
         return (loss, outputs) if return_outputs else loss
 
     def _loss(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any) -> tuple[Any, Any]:
