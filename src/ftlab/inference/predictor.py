@@ -36,8 +36,11 @@ def run_outputs(run: Run, inputs: Dataset, batching: Batching) -> list[np.ndarra
 
 def model_logits(run: Run, features: Dataset, batching: Batching) -> np.ndarray:
     """`Trainer.predict` over tokenized features (batches padded by the task's collator,
-    the Trainer's progress bar); the logits, padded with -100 across batches for tokens."""
-    from transformers import Trainer, TrainingArguments
+    longest rows first, the Trainer's progress bar); the logits in the rows' order, padded
+    with -100 across batches for tokens."""
+    from transformers import TrainingArguments
+
+    from ftlab.recipes.eval_order import LengthSortedEvaluation
 
     with tempfile.TemporaryDirectory(prefix="ftlab-predict-") as scratch:
         args = TrainingArguments(
@@ -47,7 +50,7 @@ def model_logits(run: Run, features: Dataset, batching: Batching) -> np.ndarray:
             disable_tqdm=not batching.progress,
             report_to="none",
         )
-        trainer = Trainer(
+        trainer = LengthSortedEvaluation(
             model=run.model,
             args=args,
             processing_class=run.tokenizer,

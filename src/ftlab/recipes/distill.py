@@ -172,15 +172,19 @@ def _cache_path(model_dir: Path, train: Any) -> Path:
 def _predict(model_dir: Path, task: Any, train: Any, args: Any, collator: Any) -> list[Any]:
     """The teacher's logits per training example (token logits cut to each one's length)."""
     import transformers
-    from transformers import Trainer
 
+    from ftlab.recipes.eval_order import LengthSortedEvaluation
     from ftlab.tasks.outputs import first_output
 
     teacher = getattr(transformers, task.model_class).from_pretrained(
         model_dir, use_safetensors=True
     )
-    # eval_dataset: the student's evaluation settings (eval_strategy) must find one here too
-    trainer = Trainer(model=teacher, args=args, data_collator=collator, eval_dataset=train)
+    # eval_dataset: the student's evaluation settings (eval_strategy) must find one here too;
+    # the rows' order comes back whatever the student's sampling (the Trainer's own
+    # evaluation would group rows by length at random under group_by_length, unsorted)
+    trainer = LengthSortedEvaluation(
+        model=teacher, args=args, data_collator=collator, eval_dataset=train
+    )
     for callback in list(trainer.callback_handler.callbacks):  # no tracker sees this pass
         trainer.remove_callback(type(callback))
     logits = first_output(trainer.predict(train).predictions)

@@ -9,7 +9,8 @@ Distillation adds the teacher term to the loss `compute_loss` returns, on the sc
 Trainer expects of that loss (a batch mean, or normalised over the accumulated batch when
 a `compute_loss_func` is set), and logs it as `distill_loss`. Training batches grouped by
 length come in a random order, and with labels per token their loss weighs every labelled
-token alike (recipes/sampling.py); evaluation keeps the rows' order.
+token alike (recipes/sampling.py). Evaluation runs the longest rows first and answers in
+the rows' order (recipes/eval_order.py).
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ftlab.recipes.adversarial import FGM
 from ftlab.recipes.distill import TEACHER_COLUMN, Distiller
+from ftlab.recipes.eval_order import LengthSortedEvaluation
 from ftlab.recipes.optim import layerwise_groups
 from ftlab.recipes.sampling import expected_items, labelled_per_row, shuffled
 from ftlab.tasks.alignment import IGNORE
 
 
-class RecipeTrainer(Trainer):
-    """`Trainer` plus `layerwise_lr` ((decay, head learning rate), or None), `fgm`,
-    `distiller` (the teacher term, over batches that carry the teacher's logits) and
-    `length_group_batches` (how many batches group_by_length sorts together; None: 50)."""
+class RecipeTrainer(LengthSortedEvaluation):
+    """`Trainer` (evaluating the longest rows first) plus `layerwise_lr` ((decay, head
+    learning rate), or None), `fgm`, `distiller` (the teacher term, over batches that carry
+    the teacher's logits) and `length_group_batches` (how many batches group_by_length
+    sorts together; None: 50)."""
 
     def __init__(
         self,
@@ -63,18 +65,6 @@ class RecipeTrainer(Trainer):
         if isinstance(sampler, LengthGroupedSampler):  # group_by_length: batch order shuffled
             return shuffled(sampler, self.length_group_batches)
         return sampler
-
-    def _get_eval_sampler(self, eval_dataset: Any) -> Any:
-        # With train_sampling_strategy=group_by_length the Trainer also groups evaluation
-        # rows by length, out of their order; ftlab lines predictions up with the rows
-        # (predictions.jsonl, chunks per document, windows per sentence), so evaluation
-        # keeps the order. Measured without this: predictions.jsonl 0.195 accurate, the
-        # run's metrics 0.635 (tests/test_sampling.py).
-        if self.args.train_sampling_strategy != "group_by_length" or eval_dataset is None:
-            return super()._get_eval_sampler(eval_dataset)
-        from torch.utils.data import SequentialSampler
-
-        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: Any) -> Any:
         batches, counted = super().get_batch_samples(epoch_iterator, num_batches, device)
