@@ -48,14 +48,11 @@ def rows_in_order(prediction) -> dict[str, float]:
     return {"rows_in_order": float(np.array_equal(prediction.label_ids, np.arange(ROWS)))}
 
 
-def _predict(trainer_class, model_dir: Path, questions: tuple, tmp: Path, **options) -> tuple:
-    """(the predict output, the tokens the collator padded to) for one Trainer class."""
-    from transformers import AutoModelForSequenceClassification, TrainingArguments, set_seed
+def _arguments(tmp: Path, **options) -> object:
+    """Evaluation in batches of 16 on the CPU, with `options` (TrainingArguments fields)."""
+    from transformers import TrainingArguments
 
-    data, tokenizer = questions
-    set_seed(0)  # the same new head each time
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=ROWS)
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(tmp),
         per_device_eval_batch_size=16,
         use_cpu=True,
@@ -63,6 +60,16 @@ def _predict(trainer_class, model_dir: Path, questions: tuple, tmp: Path, **opti
         disable_tqdm=True,
         **options,
     )
+
+
+def _predict(trainer_class, model_dir: Path, questions: tuple, tmp: Path, **options) -> tuple:
+    """(the predict output, the tokens the collator padded to) for one Trainer class."""
+    from transformers import AutoModelForSequenceClassification, set_seed
+
+    data, tokenizer = questions
+    set_seed(0)  # the same new head each time
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=ROWS)
+    args = _arguments(tmp, **options)
     collator = CountingCollator(tokenizer)
     trainer = trainer_class(
         model=model,
@@ -111,25 +118,13 @@ def test_a_teacher_under_group_by_length_scores_each_training_row(
 ) -> None:
     """Distillation computes the teacher's logits with the student's TrainingArguments; under
     group_by_length they once came back shuffled, each row trained on another's targets."""
-    from transformers import (
-        AutoModelForSequenceClassification,
-        Trainer,
-        TrainingArguments,
-        set_seed,
-    )
+    from transformers import AutoModelForSequenceClassification, Trainer, set_seed
 
     from ftlab.recipes.distill import _predict as teacher_logits
 
     data, tokenizer = questions
     reference, _ = _predict(Trainer, tiny_model_dir, questions, tmp_path)
-    args = TrainingArguments(
-        output_dir=str(tmp_path),
-        per_device_eval_batch_size=16,
-        use_cpu=True,
-        report_to="none",
-        disable_tqdm=True,
-        train_sampling_strategy="group_by_length",
-    )
+    args = _arguments(tmp_path, train_sampling_strategy="group_by_length")
     task = SimpleNamespace(model_class="AutoModelForSequenceClassification")
     model_dir = tmp_path / "teacher"
     set_seed(0)  # the reference's model, saved
