@@ -3,9 +3,10 @@
 The Trainer evaluates rows in their order, so each batch is padded to its longest row, a
 random one. Rows taken longest first need far less padding: validation plus test scoring
 took 12.0 s instead of 21.4 s on full Rotten Tomatoes and 32.9 s instead of 70.0 s on
-CoNLL-2003 (MiniLM, CPU, max length 128; experiments/BENCHMARKS.md). The predictions and labels come back in that sorted order and
-are put back in the rows' order before anything reads them (the task's metrics, which line
-chunks or windows up with their rows, predictions.jsonl, the teacher's logits per row):
+CoNLL-2003 (MiniLM, CPU, max length 128; experiments/BENCHMARKS.md). The predictions and
+labels come back in that sorted order and are put back in the rows' order before anything
+reads them (the task's metrics, which line chunks or windows up with their rows,
+predictions.jsonl, the teacher's logits per row):
 measured with rows left out of order, predictions.jsonl was 0.195 accurate and the run's
 metrics 0.635 (tests/test_sampling.py). A row's own outputs do not depend on its batch's
 padding (the attention mask hides it).
