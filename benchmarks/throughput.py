@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import machine
+from common import ftlab_command, machine, run_command
 
 COMMON = [
     "task=intent",
@@ -47,24 +44,14 @@ SETUPS = {
 
 
 def run(
-    name: str, overrides: list[str], steps: int, output_root: Path, model: str | None = None
+    overrides: list[str], steps: int, output_root: Path, model: str | None = None
 ) -> dict[str, float]:
     """One `python -m ftlab.run`; its train samples/s and wall seconds."""
     args = [*COMMON, *overrides, f"trainer.max_steps={steps}"]
     if model:
         args.append(f"model.name_or_path={model}")
     args.append(f"output_root={output_root}")
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "ftlab.run", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    wall = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
+    wall = run_command(ftlab_command(*args))["wall"]
     from ftlab.records import read_json
 
     metrics_file = max(output_root.glob("runs/*/*/*/metrics.json"), key=os.path.getmtime)
@@ -120,7 +107,7 @@ def section(results: dict[str, dict], steps: int) -> str:
 def measure(steps: int, work: Path, model: str | None = None) -> dict[str, dict]:
     results = {}
     for index, (name, overrides) in enumerate(SETUPS.items()):
-        results[name] = run(name, overrides, steps, work / f"throughput-{index}", model)
+        results[name] = run(overrides, steps, work / f"throughput-{index}", model)
         print(f"{name}: {results[name]['samples_per_second']:.1f} samples/s", flush=True)
     return results
 

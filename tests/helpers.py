@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -89,25 +90,33 @@ def in_process(
     cwd: Path,
     env: dict | None = None,
     stdin_text: str | None = None,
+    stdout: io.StringIO | None = None,
 ) -> subprocess.CompletedProcess:
-    """`python -m ftlab.run ARGS` (or another `command` module: ftlab.predict ...) through
-    that module's own `main()` in this process: Hydra parses the arguments, a sweep runs its
-    jobs, an error line and exit code come as they do for a user. About 5 s faster than
-    `ftlab(...)` (a subprocess imports torch and transformers anew), so it serves every test
-    whose subject is not the process boundary itself (signals, what imports print, several
-    ranks). What the call changes in this process is put back: working directory, argv,
-    stdin, environment, logging, Hydra's global state, the SIGPIPE handler."""
+    """`python -m ftlab.run ARGS` (or another `command` module: ftlab.predict ...; or a
+    script, `python path/to/script.py ARGS`) through that module's own `main()` in this
+    process: Hydra parses the arguments, a sweep runs its jobs, an error line and exit code
+    come as they do for a user. About 5 s faster than `ftlab(...)` (a subprocess imports
+    torch and transformers anew), so it serves every test whose subject is not the process
+    boundary itself (signals, what imports print, several ranks). What the call changes in
+    this process is put back: working directory, argv, stdin, environment, logging, Hydra's
+    global state, the SIGPIPE handler. `stdout`: a stream of the caller's to print into
+    (one that notes when a line appears), else one of its own."""
     import contextlib
     import importlib
-    import io
     import logging
+    import runpy
     import signal
 
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
-    main = importlib.import_module(command).main
-    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    if command.endswith(".py"):
+
+        def main() -> None:
+            runpy.run_path(command, run_name="__main__")
+    else:
+        main = importlib.import_module(command).main
+    stdout, stderr, code = stdout or io.StringIO(), io.StringIO(), 0
     saved_env, saved_cwd, saved_argv, saved_stdin = (
         dict(os.environ),
         Path.cwd(),
