@@ -15,6 +15,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from ftlab.config.paths import resolve_path
+from ftlab.data.columns import column_values
 from ftlab.data.conll import DOCUMENT, read_conll
 from ftlab.data.splits import group_split
 from ftlab.errors import FtlabError
@@ -129,8 +130,8 @@ def msra() -> DatasetDict:
     directory = Path(resolve_path(MSRA))
     train = read_conll(directory / "msra_train.txt")
     test = read_conll(directory / "msra_test.txt")
-    seen = {"".join(tokens) for tokens in test["tokens"]}
-    kept = first_seen(("".join(tokens) for tokens in train["tokens"]), seen)
+    seen = {"".join(tokens) for tokens in column_values(test, "tokens")}
+    kept = first_seen(("".join(tokens) for tokens in column_values(train, "tokens")), seen)
     log.info("msra: dropped %d repeated train sentences", len(train) - len(kept))
     return DatasetDict({"train": train.select(kept), "test": test})
 

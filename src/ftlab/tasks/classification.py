@@ -18,6 +18,7 @@ from datasets import Dataset, DatasetDict
 
 from ftlab.data.augment import augment_dataset, check_augment
 from ftlab.data.cache import cached_map
+from ftlab.data.columns import column_values
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.records import write_json
@@ -128,7 +129,7 @@ class SequenceClassificationTask(TextTask):
     def check_split(self, split_name: str, split: Dataset) -> None:
         """Texts are strings; a label is one value, or with `multi_label` a list of them."""
         super().check_split(split_name, split)
-        for row, value in enumerate(split[self.label_column]):
+        for row, value in enumerate(column_values(split, self.label_column)):
             where = f"{split_name} split, row {row}: '{self.label_column}' holds {value!r}"
             if self.multi_label and not isinstance(value, (list, tuple, type(None))):
                 raise FtlabError(

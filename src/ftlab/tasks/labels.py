@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datasets import ClassLabel, Dataset, DatasetDict
 from datasets import Sequence as SequenceFeature
 
+from ftlab.data.columns import column_values
 from ftlab.errors import FtlabError
 
 
@@ -34,7 +35,7 @@ def name_converter(split: Dataset, column: str) -> Callable[[object], str]:
 def as_names(split: Dataset, column: str, multi_label: bool) -> list[list[str]] | list[str]:
     """The column's values as label names."""
     name = name_converter(split, column)
-    values = split[column]
+    values = column_values(split, column)
     if multi_label:
         return [[name(v) for v in (row or [])] for row in values]
     return [name(v) for v in values]

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from ftlab.config.targets import build_task, task_config
 from ftlab.data.cache import cached_map
+from ftlab.data.columns import column_values
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.tasks.alignment import IGNORE
@@ -199,7 +200,7 @@ class MaskedLMTask(Task):
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         """Texts with the model's mask token ([MASK]) where a word is to be filled in."""
         check_texts(rows, [self.text_column], "the input")
-        for row, text in enumerate(rows[self.text_column]):
+        for row, text in enumerate(column_values(rows, self.text_column)):
             if tokenizer.mask_token not in text:
                 raise FtlabError(
                     f"the input, row {row}: no {tokenizer.mask_token} in the text; "

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from datasets import Dataset
 
+from ftlab.data.columns import column_values
 from ftlab.errors import FtlabError
 from ftlab.tasks.base import Task, require_columns
 
@@ -42,7 +43,7 @@ def checked_inputs(rows: Dataset, columns: list[str]) -> Dataset:
 def check_texts(rows: Dataset, columns: list[str], where: str) -> None:
     """Every text is a string (an empty cell or a number would reach the tokenizer)."""
     for column in columns:
-        for row, value in enumerate(rows[column]):
+        for row, value in enumerate(column_values(rows, column)):
             if not isinstance(value, str):
                 raise FtlabError(
                     f"{where}, row {row}: '{column}' holds {value!r}, not a text; "
@@ -85,7 +86,8 @@ class TextTask(Task):
 
     def texts(self, split: Dataset) -> list[str]:
         """The example's text; a pair's two texts joined by a space."""
-        return [" ".join(row[c] for c in self.text_columns) for row in split]
+        columns = (column_values(split, c) for c in self.text_columns)
+        return [" ".join(texts) for texts in zip(*columns, strict=True)]
 
     def load_text_splits(self) -> Any:
         """The raw splits, with the text and label columns checked in each."""

@@ -22,6 +22,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ftlab.data.cache import cached_map
+from ftlab.data.columns import column_values
 from ftlab.data.conll import CONLL_SUFFIXES, DOCUMENT, read_conll
 from ftlab.data.sources import read_table_file
 from ftlab.data.words import tokenizer_spans
@@ -208,7 +209,7 @@ class TokenClassificationTask(Task):
     def check_split(self, split_name: str, split: Dataset) -> None:
         """Each row holds a list of string tokens and a list of tags."""
         for column in (self.tokens_column, self.tags_column):
-            for row, value in enumerate(split[column]):
+            for row, value in enumerate(column_values(split, column)):
                 if not isinstance(value, (list, tuple)) or not all(
                     isinstance(v, (str, int)) for v in value
                 ):
@@ -228,7 +229,11 @@ class TokenClassificationTask(Task):
 
     def _check_lengths(self, splits: DatasetDict) -> None:
         for split_name, split in splits.items():
-            rows = zip(split[self.tokens_column], split[self.tags_column], strict=True)
+            rows = zip(
+                column_values(split, self.tokens_column),
+                column_values(split, self.tags_column),
+                strict=True,
+            )
             for row, (tokens, tags) in enumerate(rows):
                 if len(tokens) != len(tags):
                     raise FtlabError(
@@ -245,7 +250,7 @@ class TokenClassificationTask(Task):
     def texts(self, split: Dataset) -> list[str]:
         """A sentence's words joined by spaces (a character-level sentence's characters too:
         the tokenizer splits CJK characters alike either way)."""
-        return [" ".join(tokens) for tokens in split[self.tokens_column]]
+        return [" ".join(tokens) for tokens in column_values(split, self.tokens_column)]
 
     # -- tokenization -----------------------------------------------------------------
     @property
@@ -484,11 +489,11 @@ class TokenClassificationTask(Task):
         the way the model's own pre-tokenizer splits text, each CJK character a word), and
         each word's character span in the text."""
         if self.tokens_column in rows.column_names:
-            words = [list(map(str, w)) for w in rows[self.tokens_column]]
+            words = [list(map(str, w)) for w in column_values(rows, self.tokens_column)]
             texts = [" ".join(w) for w in words]
             offsets = [_joined_offsets(w) for w in words]
         elif TEXT_COLUMN in rows.column_names:
-            texts = [str(t) for t in rows[TEXT_COLUMN]]
+            texts = [str(t) for t in column_values(rows, TEXT_COLUMN)]
             offsets = [tokenizer_spans(t, tokenizer) for t in texts]
             words = [[texts[i][s:e] for s, e in spans] for i, spans in enumerate(offsets)]
         else:
@@ -531,7 +536,7 @@ class TokenClassificationTask(Task):
         probabilities = self.decode(logits)[1]
         outside = self.label_list.index(OUTSIDE) if OUTSIDE in self.label_list else 0
         result = []
-        for words in inputs[self.tokens_column]:
+        for words in column_values(inputs, self.tokens_column):
             sentence = np.zeros((len(words), len(self.label_list)), dtype=np.float32)
             sentence[:, outside] = 1.0
             result.append(sentence)
