@@ -27,23 +27,27 @@ if _WORKERS > 1:
 # tests), so these start at once and the many short files fill in around them, instead of
 # a long one starting last while the other worker waits. From `--durations`, longest first.
 LONGEST_FILES = (
-    "test_benchmarks.py",
-    "test_distill.py",
-    "test_distributed.py",
     "test_reliability.py",
-    "test_train.py",
+    "test_distill.py",
     "test_sweep.py",
-    "test_chunks.py",
-    "test_ner_document_context.py",
+    "test_benchmarks.py",
+    "test_distributed.py",
+    "test_train.py",
     "test_crf.py",
+    "test_chunks.py",
     "test_regression.py",
+    "test_ner_document_context.py",
+    "test_bad_input.py",
     "test_cli.py",
     "test_predict.py",
-    "test_tracking.py",
-    "test_default_path.py",
-    "test_recipes_runs.py",
-    "test_bad_input.py",
     "test_chinese.py",
+    "test_config.py",
+    "test_mlflow.py",
+    "test_ner_windows.py",
+    "test_recipes_runs.py",
+    "test_adapt.py",
+    "test_augment_synonyms.py",
+    "test_tracking.py",
 )
 
 
