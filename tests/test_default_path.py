@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from helpers import compose_config, in_process
 
 from ftlab.config.targets import build_task
@@ -58,5 +59,8 @@ def test_the_demo_command_trains_the_offline_minilm(tmp_path: Path) -> None:
     assert config["num_hidden_layers"] == 6 and config["hidden_size"] == 384  # MiniLM-L6
     assert len((run / "predictions.jsonl").read_text().splitlines()) == 32
     # the summary table a newcomer reads: accuracy on validation and test, and the run
-    summary = done.stdout[done.stdout.index("metric") :]
-    assert "accuracy" in summary and "validation" in summary and str(run) in summary
+    summary = done.stdout[done.stdout.index("metric") :].splitlines()
+    assert summary[0].split() == ["metric", "validation", "test"]
+    (accuracy,) = (line.split() for line in summary if line.startswith("accuracy "))
+    assert float(accuracy[2]) == pytest.approx(metrics["test"]["test_accuracy"], abs=5e-5)
+    assert str(run) in summary[-1]
