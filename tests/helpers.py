@@ -9,10 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_module
-from omegaconf import DictConfig
-
-from ftlab.config.overrides import normalize_overrides
+from ftlab.config.compose import compose_config
 from ftlab.config.resolvers import register_resolvers
 
 register_resolvers()
@@ -26,18 +23,6 @@ FAST = [
     "trainer.disable_tqdm=true",
     "trainer.save_total_limit=1",
 ]
-
-
-def compose_config(
-    overrides: list[str], hydra_config: bool = False, config_name: str = "config"
-) -> DictConfig:
-    """`config_name`: config (ftlab.run), predict or export."""
-    with initialize_config_module("ftlab.conf", version_base="1.3"):
-        return compose(
-            config_name,
-            overrides=normalize_overrides(overrides),
-            return_hydra_config=hydra_config,
-        )
 
 
 def local_data(files: dict[str, Path]) -> list[str]:

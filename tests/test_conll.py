@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ftlab.data.builtin import conll2003
-from ftlab.data.conll import read_conll
+from ftlab.data.conll import first_sentences, read_conll
 from ftlab.errors import FtlabError
 from ftlab.tasks.token_classification import TokenClassificationTask
 
@@ -45,6 +45,19 @@ def test_reader_skips_docstart_and_splits_sentences_on_blank_lines(tmp_path: Pat
     data = read_conll(_write(tmp_path, "x.conll", CONLL))
     assert data["tokens"] == [["EU", "rejects", "German"], ["Peter", "Blackburn"], ["BRUSSELS"]]
     assert data["ner_tags"] == [["B-ORG", "O", "B-MISC"], ["B-PER", "I-PER"], ["B-LOC"]]
+
+
+def test_first_sentences_is_a_slice_in_the_files_own_format(tmp_path: Path) -> None:
+    """What the tests' and benchmarks' CoNLL slices are cut with: whole sentences, the
+    document markers that come before them kept, nothing after the last one."""
+    path = _write(tmp_path, "x.conll", CONLL)
+    two = first_sentences(path, 2)
+    assert two == CONLL[: CONLL.index("Blackburn")] + "Blackburn NNP I-NP I-PER\n\n"
+    assert read_conll(_write(tmp_path, "two.conll", two))["tokens"] == [
+        ["EU", "rejects", "German"],
+        ["Peter", "Blackburn"],
+    ]
+    assert first_sentences(path, 10) == CONLL  # fewer sentences than asked: the whole file
 
 
 def test_reader_takes_the_columns_asked_for(tmp_path: Path) -> None:

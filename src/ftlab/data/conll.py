@@ -26,6 +26,22 @@ def _columns(line: str) -> list[str]:
     return line.split("\t") if "\t" in line else line.split()
 
 
+def first_sentences(path: Path, count: int) -> str:
+    """The lines of a CoNLL file up to the end of its `count`-th sentence: a slice of the
+    file in its own format (document markers and columns kept)."""
+    kept, sentences, in_sentence = [], 0, False
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        kept.append(line)
+        if line.strip() and not line.startswith(DOCSTART):
+            in_sentence = True
+        elif not line.strip() and in_sentence:
+            in_sentence = False
+            sentences += 1
+            if sentences == count:
+                break
+    return "".join(kept)
+
+
 def read_conll(
     path: Path,
     token_column_index: int = 0,
