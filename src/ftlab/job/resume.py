@@ -40,10 +40,9 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def find_unfinished_run(overrides: list[str]) -> Path | None:
     """The newest run with the same resolved config that did not complete and has a checkpoint."""
-    from hydra import compose, initialize_config_module
+    from ftlab.config.compose import compose_config
 
-    with initialize_config_module("ftlab.conf", version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_config(overrides)
     wanted = _comparable(redacted_container(cfg))
     runs = Path(cfg.output_root) / "runs" / cfg.task.name / cfg.model.name
     for run_dir in sorted(runs.glob("*"), reverse=True):  # names start with the start time
@@ -88,10 +87,9 @@ def _unfinished(sweep_dir: Path) -> bool:
 
 def find_unfinished_sweep(args: list[str]) -> Path | None:
     """The newest sweep with the same overrides that was stopped or had failed jobs."""
-    from hydra import compose, initialize_config_module
+    from ftlab.config.compose import compose_config
 
-    with initialize_config_module("ftlab.conf", version_base="1.3"):
-        root = compose("config", overrides=[a for a in args if a.startswith("output_root=")])
+    root = compose_config([a for a in args if a.startswith("output_root=")])
     wanted = _task_overrides(args)
     for sweep_dir in sorted((Path(root.output_root) / "multirun").glob("*"), reverse=True):
         saved = sweep_dir / SWEEP_CONFIG
