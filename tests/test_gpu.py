@@ -1,12 +1,13 @@
-"""On a CUDA machine (`gpu` marker; skipped elsewhere by conftest.py): bf16 mixed precision
-trains and records the GPU's peak memory, and hardware=auto picks the GPU."""
+"""On a CUDA machine (`gpu` marker; skipped elsewhere by conftest.py): bf16 and fp16 mixed
+precision train and record the GPU's peak memory, hardware=auto picks the GPU, and a local
+parallel sweep gives each job running at once its own GPU."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from helpers import tiny_run
+from helpers import in_process, tiny_run, tiny_run_overrides
 
 from ftlab.records import read_json
 
@@ -32,3 +33,35 @@ def test_a_gpu_run_trains_and_records_its_gpu_memory(
     assert metrics["train"]["peak_gpu_memory_mib"] > 0
     assert read_json(run / "rank-0.json")["device"].startswith("cuda")
     assert metrics["train"]["train_loss"] > 0
+
+
+def test_parallel_sweep_jobs_each_get_their_own_gpu(
+    tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    """A local parallel sweep (submitit_local) runs as many jobs at once as there are GPUs
+    (up to 2): each job's CUDA_VISIBLE_DEVICES is its own GPU, recorded as its pinning, and
+    it trains there. With one GPU, the one job at a time gets it."""
+    import torch
+
+    jobs = min(torch.cuda.device_count(), 2)
+    seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
+    sweep = tmp_path / "sweep"
+    done = in_process(
+        "ftlab.run",
+        "-m",
+        *tiny_run_overrides(tiny_model_dir, intent_files),
+        "hardware=auto",
+        "trainer.max_steps=3",
+        "hydra/launcher=submitit_local",
+        f"hydra.sweeper.max_batch_size={jobs}",
+        f"hydra.sweep.dir={sweep}",
+        f"trainer.seed={seeds}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    pins = [read_json(sweep / str(job) / "env.json")["pinning"] for job in range(jobs)]
+    assert [p["slot"] for p in pins] == list(range(jobs))
+    gpus = [gpu for pin in pins for gpu in pin["gpus"]]
+    assert len(gpus) == jobs == len(set(gpus))  # one each, none shared
+    for job in range(jobs):
+        assert read_json(sweep / str(job) / "rank-0.json")["device"].startswith("cuda")
