@@ -141,6 +141,25 @@ def in_process(
     return subprocess.CompletedProcess([command, *args], code, stdout.getvalue(), stderr.getvalue())
 
 
+def tiny_sweep(
+    tmp_path: Path, model: Path, files: dict, *args: str, named: bool = True
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """A multirun of the tiny model into `tmp_path/sweep` (named) or under `output_root`, in
+    this process (`in_process`: the sweep's jobs run in-process for a user too)."""
+    sweep_dir = tmp_path / "sweep"
+    result = in_process(
+        "ftlab.run",
+        "-m",
+        *tiny_run_overrides(model, files),
+        "trainer.max_steps=3",  # one evaluation and one checkpoint per job
+        f"output_root={tmp_path / 'out'}",
+        *([f"hydra.sweep.dir={sweep_dir}"] if named else []),
+        *args,
+        cwd=tmp_path,
+    )
+    return result, sweep_dir
+
+
 def tiny_run(run_dir: Path, model_dir: Path, files: dict[str, Path], *overrides: str) -> Path:
     """One FAST run of the tiny model on local data files; returns the run directory."""
     from ftlab.job.lifecycle import run_job

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import in_process, tiny_run, tiny_run_overrides
+from helpers import tiny_run, tiny_sweep
 
 from ftlab.records import read_json
 
@@ -45,18 +45,14 @@ def test_parallel_sweep_jobs_each_get_their_own_gpu(
 
     jobs = min(torch.cuda.device_count(), 2)
     seeds = ",".join(str(seed) for seed in range(1, jobs + 1))
-    sweep = tmp_path / "sweep"
-    done = in_process(
-        "ftlab.run",
-        "-m",
-        *tiny_run_overrides(tiny_model_dir, intent_files),
+    done, sweep = tiny_sweep(
+        tmp_path,
+        tiny_model_dir,
+        intent_files,
         "hardware=auto",
-        "trainer.max_steps=3",
         "hydra/launcher=submitit_local",
         f"hydra.sweeper.max_batch_size={jobs}",
-        f"hydra.sweep.dir={sweep}",
         f"trainer.seed={seeds}",
-        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     pins = [read_json(sweep / str(job) / "env.json")["pinning"] for job in range(jobs)]

@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from helpers import compose_config, in_process, tiny_run_overrides
+from helpers import compose_config, in_process, tiny_sweep
 
 from ftlab.errors import FtlabError
 from ftlab.job.pinning import slot_share
 from ftlab.records import read_json, write_json
-
-
-def _sweep(
-    tmp_path: Path, model: Path, files: dict, *args: str, named: bool = True
-) -> tuple[subprocess.CompletedProcess, Path]:
-    """A multirun of the tiny model into `tmp_path/sweep` (named) or under `output_root`, in
-    this process (`helpers.in_process`: the sweep's jobs run in-process for a user too)."""
-    sweep_dir = tmp_path / "sweep"
-    result = in_process(
-        "ftlab.run",
-        "-m",
-        *tiny_run_overrides(model, files),
-        "trainer.max_steps=3",  # one evaluation and one checkpoint per job
-        f"output_root={tmp_path / 'out'}",
-        *([f"hydra.sweep.dir={sweep_dir}"] if named else []),
-        *args,
-        cwd=tmp_path,
-    )
-    return result, sweep_dir
 
 
 def _metric(job_dir: Path) -> float:
@@ -41,7 +21,7 @@ def _metric(job_dir: Path) -> float:
 def test_grid_sweep_runs_every_job_and_writes_a_summary(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
-    result, sweep = _sweep(
+    result, sweep = tiny_sweep(
         tmp_path,
         tiny_model_dir,
         intent_files,
@@ -76,11 +56,11 @@ def test_grid_sweep_runs_every_job_and_writes_a_summary(
     assert best["config"]["trainer"]["seed"] in (1, 2)
 
 
-def test_a_failing_job_does_not_stop_the_sweep(
+def test_a_failing_job_does_not_stop_thetiny_sweep(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
     """A bad value (ftlab's check) and a library exception fail their jobs; the rest run."""
-    result, sweep = _sweep(
+    result, sweep = tiny_sweep(
         tmp_path,
         tiny_model_dir,
         intent_files,
@@ -104,7 +84,7 @@ def test_a_failing_job_does_not_stop_the_sweep(
 def test_optuna_search_writes_the_best_trial(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
-    result, sweep = _sweep(
+    result, sweep = tiny_sweep(
         tmp_path,
         tiny_model_dir,
         intent_files,
@@ -133,7 +113,7 @@ def test_a_resumed_sweep_skips_completed_jobs(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
     args = ("trainer.seed=1,2,3",)
-    result, _ = _sweep(tmp_path, tiny_model_dir, intent_files, *args, named=False)
+    result, _ = tiny_sweep(tmp_path, tiny_model_dir, intent_files, *args, named=False)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "out" / "multirun").iterdir()
 
@@ -152,7 +132,9 @@ def test_a_resumed_sweep_skips_completed_jobs(
     (sweep / "2").rmdir()
     (sweep / "summary.json").unlink()
 
-    result, _ = _sweep(tmp_path, tiny_model_dir, intent_files, *args, "resume=auto", named=False)
+    result, _ = tiny_sweep(
+        tmp_path, tiny_model_dir, intent_files, *args, "resume=auto", named=False
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resuming sweep {sweep}" in result.stdout
     assert result.stdout.count("completed earlier with this config; skipped") == 1
@@ -193,7 +175,7 @@ def test_slot_shares_are_disjoint_and_too_many_jobs_is_an_error() -> None:
 def test_local_parallel_jobs_get_their_own_cores(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
-    result, sweep = _sweep(
+    result, sweep = tiny_sweep(
         tmp_path,
         tiny_model_dir,
         intent_files,
