@@ -29,6 +29,11 @@ MODEL_KEYS: dict[str, Any] = {
     "trust_remote_code": bool,
     "ignore_mismatched_sizes": bool,
     "use_safetensors": bool,
+    # a tokenizer without a pad token (GPT-2, Llama) pads with this: eos (default), unk,
+    # bos, or a token of the vocabulary (ftlab/models/family.py)
+    "pad_token": str | None,
+    # the Hub asks for access (Llama): the offline and no-token errors say how to get it
+    "gated": bool,
     # what stays fixed in training (ftlab/recipes/freezing.py)
     "freeze": str | None,
     "freeze_layers": int | None,

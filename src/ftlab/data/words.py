@@ -46,12 +46,11 @@ def spans(
     return result
 
 
-def tokenizer_spans(text: str, tokenizer: Any) -> list[list[int]]:
-    """Word spans the way a fast tokenizer's own normalizer and pre-tokenizer split `text`
-    (CJK ideographs apart; a tokenizer without them: whitespace and punctuation)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    pre_tokenizer = getattr(backend, "pre_tokenizer", None) or _WORDS_AND_PUNCTUATION
-    return spans(text, getattr(backend, "normalizer", None), pre_tokenizer)
+def word_spans(text: str) -> list[list[int]]:
+    """Word spans of raw text split as tagged data splits its words (CoNLL: punctuation
+    apart; each CJK ideograph alone), whatever the model's own pre-tokenizer does: a
+    SentencePiece tokenizer splits at spaces only and would keep `Monday.` one word."""
+    return spans(text)
 
 
 def units(text: str) -> list[str]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import statistics
 import time
@@ -17,6 +16,7 @@ from omegaconf import DictConfig
 from ftlab.errors import FtlabError, boundary
 from ftlab.inference.predictor import features_only
 from ftlab.inference.runs import load_run, run_paths
+from ftlab.models.family import model_inputs
 from ftlab.records import MODEL_DIR, write_json
 
 log = logging.getLogger("ftlab.export")
@@ -43,8 +43,7 @@ def export_onnx(model: Any, batch: dict[str, Any], path: Path, opset: int, per_t
 
     # in forward()'s order: the exporter names the graph's inputs by position, so a
     # tokenizer's order (input_ids, token_type_ids, attention_mask) would swap two of them
-    order = list(inspect.signature(model.forward).parameters)
-    names = sorted(batch, key=order.index)
+    names = model_inputs(model, batch)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes["logits"] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
     with torch.no_grad():
@@ -111,12 +110,13 @@ def _onnx_predict(path: Path, threads: int | None) -> Callable[[dict], np.ndarra
     return predict
 
 
-def _batches(collator: Any, features: list[dict], size: int) -> list[dict[str, np.ndarray]]:
-    """Padded numpy batches of `size` examples (the task's collator, as in training)."""
-    return [
-        {k: np.asarray(v) for k, v in collator(features[i : i + size]).items()}
-        for i in range(0, len(features), size)
-    ]
+def _batches(
+    collator: Any, features: list[dict], size: int, names: list[str]
+) -> list[dict[str, np.ndarray]]:
+    """Padded numpy batches of `size` examples (the task's collator, as in training), of
+    the inputs `names` the model uses."""
+    batches = [collator(features[i : i + size]) for i in range(0, len(features), size)]
+    return [{k: np.asarray(batch[k]) for k in names} for batch in batches]
 
 
 def export(cfg: DictConfig) -> dict[str, Any]:
@@ -152,13 +152,18 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     encoded = task.encode(run.tokenizer, task.prediction_inputs(rows, run.tokenizer))
     features = list(features_only(encoded))  # one per window of a windowed sentence
     collator = task.prediction_collator(run.tokenizer)
-    (check,) = _batches(collator, features, len(features))
-    singles = _batches(collator, features, 1)
-    batches = _batches(collator, features, 32)
+    names = model_inputs(model, collator(features[:1]))
+    (check,) = _batches(collator, features, len(features), names)
+    singles = _batches(collator, features, 1, names)
+    batches = _batches(collator, features, 32, names)
 
     reference = _torch_predict(model)(check)
     per_token = reference.ndim == 3  # (batch, sequence, labels): a score for every token
-    export_onnx(model, check, out / ONNX_FILE, int(cfg.opset), per_token)
+    with boundary(
+        f"exporting a {type(model).__name__} to ONNX",
+        "this architecture does not export with torch.onnx here: serve it with ftlab.predict",
+    ):
+        export_onnx(model, check, out / ONNX_FILE, int(cfg.opset), per_token)
     files = {"pytorch": None, "onnx": out / ONNX_FILE}
     if cfg.quantize == "int8":
         quantization.quantize_dynamic(

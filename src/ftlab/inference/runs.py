@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
+from ftlab.models.family import prepare_tokenizer
 from ftlab.records import BASE_CONFIG, CONFIG_FILE, DECISION_FILE, MODEL_DIR, read_json
 
 log = logging.getLogger(__name__)
@@ -70,19 +71,29 @@ def _label_list(path: Path, task: Any) -> list[str]:
 
 
 def load_model(model_dir: Path, task: Any) -> Any:
-    """`AutoModelFor<Task>` from the saved weights, or peft's `AutoPeftModelFor<Task>`
-    (base model + adapter) when model/ holds an adapter; the head as the task names it."""
+    """`AutoModelFor<Task>` from the saved weights, or (model/ holds an adapter) the base
+    model built with the config the run trained it with (model/base_config: labels, the pad
+    token id a decoder was given) and the adapter with its trained head on it."""
     kwargs = task.model_kwargs()
-    if is_adapter(model_dir):
-        try:
-            import peft
-        except ImportError as exc:
-            raise FtlabError(
-                f"{model_dir} holds a peft adapter; install peft: pip install 'ftlab[peft]'"
-            ) from exc
-        auto_class = getattr(peft, task.model_class.replace("AutoModel", "AutoPeftModel"))
-        return auto_class.from_pretrained(str(model_dir), **kwargs).eval()
-    return task.model_loader().from_pretrained(model_dir, use_safetensors=True, **kwargs).eval()
+    if not is_adapter(model_dir):
+        loader = task.model_loader()
+        return loader.from_pretrained(model_dir, use_safetensors=True, **kwargs).eval()
+    try:
+        from peft import PeftConfig, PeftModel
+    except ImportError as exc:
+        raise FtlabError(
+            f"{model_dir} holds a peft adapter; install peft: pip install 'ftlab[peft]'"
+        ) from exc
+    from transformers import AutoConfig
+
+    adapter = PeftConfig.from_pretrained(str(model_dir))
+    base_config = model_dir / BASE_CONFIG
+    if (base_config / "config.json").is_file():
+        kwargs = {"config": AutoConfig.from_pretrained(base_config)}
+    base = task.model_loader().from_pretrained(
+        adapter.base_model_name_or_path, revision=adapter.revision, **kwargs
+    )
+    return PeftModel.from_pretrained(base, str(model_dir)).eval()
 
 
 def load_run(path: Path) -> Run:
@@ -97,6 +108,8 @@ def load_run(path: Path) -> Run:
         task.load_decision(read_json(decision))
     tokenizer = AutoTokenizer.from_pretrained(path / MODEL_DIR)
     model = load_model(path / MODEL_DIR, task)
+    # as training used it (a run saved before ftlab set these pads and feeds alike too)
+    prepare_tokenizer(tokenizer, model.config, cfg.model.get("pad_token"))
     return Run(path=path, cfg=cfg, task=task, tokenizer=tokenizer, model=model)
 
 

@@ -2,7 +2,8 @@
 
 The `peft` config group holds `method`, `merge` and any field of the method's peft config
 class under its own name (`r`, `lora_alpha`, `target_modules` ...), as `TrainingArguments`
-fields are under `trainer`. peft keeps the task head trainable (its `modules_to_save`).
+fields are under `trainer`. Where adapters go and which new modules train beside them is
+the model family's answer (ftlab/models/family.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ftlab.errors import FtlabError
+from ftlab.models.family import adapter_targets
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +36,8 @@ PROMPT_LEARNING = frozenset({"prefix_tuning", "prompt_tuning"})
 FTLAB_PEFT_KEYS = frozenset({"method", "merge"})
 # set by ftlab from the task and model, never by the user
 RESERVED = frozenset({"task_type", "peft_type", "base_model_name_or_path", "revision"})
-
-# Which linear layers carry the adapters, by `config.model_type`. peft has tables like
-# these, but not for DistilBERT; ours name the same modules for the other three.
-_ATTENTION = {
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "deberta-v2": ["query_proj", "value_proj"],
-    "distilbert": ["q_lin", "v_lin"],
-}
-TARGET_MODULES = {
-    "lora": _ATTENTION,
-    "adalora": _ATTENTION,
-    "ia3": {
-        "bert": ["key", "value", "output.dense"],
-        "roberta": ["key", "value", "output.dense"],
-        "deberta-v2": ["key_proj", "value_proj", "output.dense"],
-        "distilbert": ["k_lin", "v_lin", "lin2"],
-    },
-}
-# IA3 scales the inputs of these (feed-forward) layers instead of their outputs
-FEEDFORWARD_MODULES = {
-    "bert": ["output.dense"],
-    "roberta": ["output.dense"],
-    "deberta-v2": ["output.dense"],
-    "distilbert": ["lin2"],
-}
+# the methods that put adapters on named modules (the others add virtual tokens)
+TARGETED = frozenset({"lora", "adalora", "ia3"})
 
 
 def method(peft_cfg: DictConfig | None) -> str:
@@ -77,24 +55,38 @@ def config_fields(name: str) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(cls)) - RESERVED | FTLAB_PEFT_KEYS
 
 
-def _config(peft_cfg: DictConfig, model_type: str, task_type: str, total_steps: int) -> Any:
+def _config(
+    peft_cfg: DictConfig, model: Any, task_type: str, total_steps: int, new_modules: list[str]
+) -> Any:
+    """The method's peft config: targets where the user named none (peft's defaults, or the
+    family's fallback), and the modules that start from scratch trained and saved in full."""
     import peft
 
     name = method(peft_cfg)
     values = OmegaConf.to_container(peft_cfg, resolve=True)
     values = {k: v for k, v in values.items() if k not in FTLAB_PEFT_KEYS}
-    if name in TARGET_MODULES and values.get("target_modules") is None:
-        values["target_modules"] = TARGET_MODULES[name].get(model_type)
-    if name == "ia3" and values.get("feedforward_modules") is None:
-        values["feedforward_modules"] = FEEDFORWARD_MODULES.get(model_type)
+    if name in TARGETED and values.get("target_modules") is None:
+        values["target_modules"] = adapter_targets(model, name)
+        if name == "ia3" and values["target_modules"] and values.get("feedforward_modules") is None:
+            values["feedforward_modules"] = []  # which of them are feed-forward is not known
     if name == "adalora" and not values.get("total_step"):
         values["total_step"] = total_steps  # AdaLoRA's rank schedule needs the run's length
+    if name not in PROMPT_LEARNING and new_modules:
+        # peft adds the usual head names itself (classifier, score); a family's other new
+        # modules (DeBERTa's pooler, T5's classification_head) would stay random and unsaved
+        values["modules_to_save"] = sorted({*(values.get("modules_to_save") or []), *new_modules})
     return getattr(peft, CONFIG_CLASSES[name])(task_type=task_type, **values)
 
 
-def wrap(model: Any, peft_cfg: DictConfig, task_type: str, total_steps: int) -> Any:
+def wrap(
+    model: Any,
+    peft_cfg: DictConfig,
+    task_type: str,
+    total_steps: int,
+    new_modules: list[str] | None = None,
+) -> Any:
     """The model wrapped by `peft.get_peft_model` for peft's `task_type` (the task's, e.g.
-    SEQ_CLS); only the adapter and the head train."""
+    SEQ_CLS); only the adapter and the new modules (the head ...) train."""
     import peft
 
     name = method(peft_cfg)
@@ -104,7 +96,7 @@ def wrap(model: Any, peft_cfg: DictConfig, task_type: str, total_steps: int) -> 
             f"{type(model).__name__} does not in this transformers version: use "
             "peft=prompt_tuning or peft=lora"
         )
-    config = _config(peft_cfg, model.config.model_type, task_type, total_steps)
+    config = _config(peft_cfg, model, task_type, total_steps, list(new_modules or []))
     try:
         wrapped = peft.get_peft_model(model, config)
     except ValueError as exc:  # no target modules known, no past key values for prefixes ...

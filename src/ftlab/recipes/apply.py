@@ -17,12 +17,18 @@ from ftlab.records import BASE_CONFIG, MODEL_DIR, PARAMS_FILE, write_json
 log = logging.getLogger(__name__)
 
 
-def prepare_model(cfg: DictConfig, model: Any, peft_task_type: str, total_steps: int) -> Any:
+def prepare_model(
+    cfg: DictConfig,
+    model: Any,
+    peft_task_type: str,
+    total_steps: int,
+    new_modules: list[str] | None = None,
+) -> Any:
     """Freeze (`model.freeze`, `model.freeze_layers`) or wrap with peft (`peft=...`) for
-    peft's task type of the task."""
+    peft's task type of the task; `new_modules` (the head ...) train in full beside it."""
     freeze(model, cfg.model.get("freeze"), cfg.model.get("freeze_layers"))
     if adapters.method(cfg.get("peft")) != "none":
-        model = adapters.wrap(model, cfg.peft, peft_task_type, total_steps)
+        model = adapters.wrap(model, cfg.peft, peft_task_type, total_steps, new_modules)
     return model
 
 

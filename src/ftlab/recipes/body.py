@@ -1,22 +1,16 @@
-"""Where an encoder keeps its embeddings and its layers, for any architecture.
-
-BERT, RoBERTa and DeBERTa keep them at `<backbone>.embeddings` and
-`<backbone>.encoder.layer`, DistilBERT at `<backbone>.transformer.layer`; rather than a
-table of paths, the layers are the backbone's `ModuleList` with one entry per hidden layer.
-"""
+"""Where an encoder keeps its embeddings and its layers, for the recipes that treat them
+apart (freezing, layer-wise learning rates); the blocks are found as ftlab.models.layers
+finds them, for any architecture."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ftlab.errors import FtlabError
+from ftlab.models.layers import blocks
+from ftlab.models.layers import body as backbone
 
-
-def backbone(model: Any) -> Any:
-    """The encoder without its task head (the PreTrainedModel's `base_model`), peft unwrapped."""
-    if hasattr(model, "get_base_model"):  # a peft.PeftModel
-        model = model.get_base_model()
-    return model.base_model
+_BERT_LIKE = "model.freeze_layers and optimizer.layerwise_lr_decay support BERT-like encoders"
 
 
 def embeddings(model: Any) -> Any:
@@ -32,17 +26,7 @@ def embeddings(model: Any) -> Any:
 
 def encoder_layers(model: Any) -> Any:
     """The backbone's stack of transformer layers, bottom first."""
-    import torch
-
-    encoder = backbone(model)
-    count = encoder.config.num_hidden_layers
-    for module in encoder.modules():
-        if isinstance(module, torch.nn.ModuleList) and len(module) == count:
-            return module
-    raise FtlabError(
-        f"cannot find the {count} encoder layers of {type(encoder).__name__}; "
-        "model.freeze_layers and optimizer.layerwise_lr_decay support BERT-like encoders"
-    )
+    return blocks(model, _BERT_LIKE)
 
 
 def parameter_depths(model: Any) -> dict[int, int]:

@@ -21,6 +21,7 @@ from datasets.fingerprint import Hasher
 from transformers import BatchEncoding
 
 from ftlab.errors import FtlabError
+from ftlab.models.family import encode_words
 from ftlab.tasks.chunks import MAPPING
 
 BEFORE = "ftlab_context_before"  # the words of a sentence's document before it ...
@@ -103,9 +104,9 @@ def encode_in_context(
     """Each sentence with as much of its context as fits in `max_length` tokens; a sentence
     whose own tokens do not fit is encoded by `alone` (windows, or truncation) instead."""
     room = max_length - tokenizer.num_special_tokens_to_add()
-    pieces = tokenizer(
+    pieces = encode_words(
+        tokenizer,
         [[*b, *s, *a] for b, s, a in zip(before, sentences, after, strict=True)],
-        is_split_into_words=True,
         add_special_tokens=False,
         verbose=False,  # only counted: longer than the model's positions is no error here
     )
@@ -124,9 +125,9 @@ def encode_in_context(
     rows: dict[int, list[tuple[Any, int, int]]] = {}  # sentence -> (encoding, row, offset)
     sources = []
     if in_context:
-        encoded = tokenizer(
+        encoded = encode_words(
+            tokenizer,
             [fitting[i][0] for i in in_context],
-            is_split_into_words=True,
             truncation=True,
             max_length=max_length,
         )

@@ -25,9 +25,10 @@ from ftlab.data.cache import cached_map
 from ftlab.data.columns import column_values
 from ftlab.data.conll import CONLL_SUFFIXES, DOCUMENT, read_conll
 from ftlab.data.sources import read_table_file
-from ftlab.data.words import tokenizer_spans
+from ftlab.data.words import word_spans
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
+from ftlab.models.family import encode_words, word_prefix
 from ftlab.records import write_json
 from ftlab.tasks import labels as tag_labels
 from ftlab.tasks import tag_schemes
@@ -327,7 +328,9 @@ class TokenClassificationTask(Task):
         )
         train = DatasetDict({"train": splits["train"]})
         evaluation = DatasetDict({k: v for k, v in splits.items() if k != "train"})
-        settings = ("token-classification", max_length, stride, self.document_context, crf)
+        # the word prefix: an encoding cached before words got their leading space is stale
+        prefix = word_prefix(tokenizer)
+        settings = ("token-classification", max_length, stride, self.document_context, crf, prefix)
         tokenized = {
             **cached_map(train, encoder(continuation), *settings),
             **cached_map(evaluation, encoder(None), *settings),
@@ -486,22 +489,34 @@ class TokenClassificationTask(Task):
 
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         """Rows with a word list (the tokens column) or raw text (`text`, split into words
-        the way the model's own pre-tokenizer splits text, each CJK character a word), and
-        each word's character span in the text."""
-        if self.tokens_column in rows.column_names:
-            words = [list(map(str, w)) for w in column_values(rows, self.tokens_column)]
-            texts = [" ".join(w) for w in words]
-            offsets = [_joined_offsets(w) for w in words]
-        elif TEXT_COLUMN in rows.column_names:
-            texts = [str(t) for t in column_values(rows, TEXT_COLUMN)]
-            offsets = [tokenizer_spans(t, tokenizer) for t in texts]
-            words = [[texts[i][s:e] for s, e in spans] for i, spans in enumerate(offsets)]
-        else:
+        as tagged data splits them: punctuation apart, each CJK character a word), row by row
+        (a file may mix both), and each word's character span in the text."""
+        given = [c for c in (self.tokens_column, TEXT_COLUMN) if c in rows.column_names]
+        if not given:
             raise FtlabError(
                 f"the input has neither a '{self.tokens_column}' column (a word list) nor a "
                 f"'{TEXT_COLUMN}' column (raw text); its columns are: "
                 f"{', '.join(rows.column_names)}"
             )
+        columns = zip(*(column_values(rows, c) for c in given), strict=True)
+        words, texts, offsets = [], [], []
+        for row, values in enumerate(columns):
+            cells = dict(zip(given, values, strict=True))
+            tokens, text = cells.get(self.tokens_column), cells.get(TEXT_COLUMN)
+            if isinstance(tokens, (list, tuple)):
+                words.append([str(w) for w in tokens])
+                texts.append(" ".join(words[-1]))
+                offsets.append(_joined_offsets(words[-1]))
+            elif isinstance(text, str):
+                spans = word_spans(text)
+                words.append([text[s:e] for s, e in spans])
+                texts.append(text)
+                offsets.append(spans)
+            else:
+                raise FtlabError(
+                    f"input row {row} has neither a word list in '{self.tokens_column}' nor a "
+                    f"text in '{TEXT_COLUMN}'; give each row one of them"
+                )
         columns = {self.tokens_column: words, TEXT_COLUMN: texts, "offsets": offsets}
         if self.document_context:
             columns.update(self._prediction_context(rows, words))
@@ -609,9 +624,7 @@ def _encode_words(
 ) -> Any:
     """Truncated token ids, or (a stride given) every window of each sentence."""
     if stride is None:
-        return tokenizer(
-            sentences, is_split_into_words=True, truncation=True, max_length=max_length
-        )
+        return encode_words(tokenizer, sentences, truncation=True, max_length=max_length)
     return encode_windows(tokenizer, sentences, max_length, stride)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ftlab.errors import FtlabError
+from ftlab.models.family import encode_words
 from ftlab.tasks.chunks import MAPPING
 
 LONG_SEQUENCE = ("truncate", "windows")
@@ -53,9 +54,9 @@ def encode_windows(tokenizer: Any, sentences: list[list[str]], max_length: int, 
     """Token ids of every window of every pre-split sentence, with the tokenizer's
     `overflow_to_sample_mapping` (each window's sentence) and `word_ids(i)` per window."""
     check_room(tokenizer, stride, max_length)
-    encoded = tokenizer(
+    encoded = encode_words(
+        tokenizer,
         sentences,
-        is_split_into_words=True,
         truncation=True,
         max_length=max_length,
         stride=stride,

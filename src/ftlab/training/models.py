@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from ftlab.config.paths import is_package_path, resolve_path
 from ftlab.config.types import check_value
 from ftlab.errors import FtlabError, did_you_mean
+from ftlab.models.family import new_modules
 
 # Tokenizers without a real limit report this sentinel as model_max_length.
 _NO_LIMIT = 10**9
@@ -56,12 +57,22 @@ def resolve_model_source(model: DictConfig) -> str:
     cached = try_to_load_from_cache(name, "config.json", revision=model.get("revision"))
     if isinstance(cached, str):
         return name
+    gated = (
+        f"; '{name}' is gated: request access on its Hub page and log in (hf auth login, or "
+        "HF_TOKEN) on a machine that reaches the Hub"
+        if model.get("gated")
+        else ""
+    )
     if constants.HF_HUB_OFFLINE or not _hub_reachable():
         raise FtlabError(
             f"model '{name}' is not available offline (not in the Hugging Face cache and the "
             f"Hub is unreachable); use {OFFLINE_ALTERNATIVE}, or set model.name_or_path to a "
-            "local model directory"
+            f"local model directory{gated}"
         )
+    from huggingface_hub import get_token
+
+    if gated and get_token() is None:
+        raise FtlabError(f"model '{name}' needs a Hugging Face login to download{gated}")
     return name
 
 
@@ -130,10 +141,17 @@ def load_tokenizer(source: str, model: DictConfig) -> Any:
     return tokenizer
 
 
-def load_model(source: str, model: DictConfig, loader: Any, **task_kwargs: Any) -> Any:
+def load_model(
+    source: str,
+    model: DictConfig,
+    loader: Any,
+    family_fixes: dict[str, Any] | None = None,
+    **task_kwargs: Any,
+) -> tuple[Any, list[str]]:
     """`loader.from_pretrained` (the task's `AutoModelFor<Task>`, or its own head's loader),
     from safetensors only unless `model.use_safetensors=false` (pickled `.bin` weights can
-    run code on load)."""
+    run code on load). Returns the model and its new top-level modules outside the
+    pretrained body (the head ...: what must train and be saved beside an adapter)."""
     safetensors_only = bool(model.get("use_safetensors", True))
     local = Path(source)
     if safetensors_only and local.is_dir() and not any(local.glob("*.safetensors")):
@@ -149,9 +167,9 @@ def load_model(source: str, model: DictConfig, loader: Any, **task_kwargs: Any) 
         ignore_mismatched_sizes=bool(model.ignore_mismatched_sizes),
         use_safetensors=safetensors_only or None,
         output_loading_info=True,
-        # `model.config` fields (checked by load_model_config); fewer layers than the
-        # checkpoint's keep its lowest ones
-        **config_overrides(model),
+        # the family's fixes (a pad token id ...), then `model.config` fields (checked by
+        # load_model_config; fewer layers than the checkpoint's keep its lowest ones)
+        **{**(family_fixes or {}), **config_overrides(model)},
         **task_kwargs,
     )
     new = sorted({key.rsplit(".", 1)[0] for key in info.get("missing_keys") or []})
@@ -162,7 +180,7 @@ def load_model(source: str, model: DictConfig, loader: Any, **task_kwargs: Any) 
             ", ".join(new[:4]) + (" ..." if len(new) > 4 else ""),
             type(loaded).__name__,
         )
-    return loaded
+    return loaded, new_modules(loaded, info.get("missing_keys") or [])
 
 
 def check_model_fits(

@@ -19,6 +19,7 @@ from ftlab.config.adapt import adapt_kind
 from ftlab.config.fields import training_arguments_kwargs
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError, RunInterrupted, boundary
+from ftlab.models.family import config_fixes, prepare_tokenizer
 from ftlab.records import (
     ADAPT_DIR,
     DECISION_FILE,
@@ -107,18 +108,20 @@ def model_source(cfg: DictConfig, run_dir: Path) -> str:
     return str(adapted)
 
 
-def _prepare_data(task: Any, source: str, cfg: DictConfig) -> tuple[Any, Any, Any]:
-    """The raw splits, the tokenizer (checked against the task) and the tokenized splits."""
+def _prepare_data(task: Any, source: str, cfg: DictConfig) -> tuple[Any, Any, Any, Any]:
+    """The raw splits, the tokenizer (as its family needs it: a pad token ...), the model's
+    config (checked against the task) and the tokenized splits."""
     # the model's config first: a misspelt model.config field stops before the data loads
     with boundary(f"loading the tokenizer of '{source}'", "check model.name_or_path"):
         tokenizer = load_tokenizer(source, cfg.model)
         model_config = load_model_config(source, cfg.model)
+    prepare_tokenizer(tokenizer, model_config, cfg.model.get("pad_token"))
     with boundary("reading the data", "check the task's data files and columns"):
         raw = task.prepare()
     check_model_fits(source, model_config, tokenizer, task, bool(cfg.model.ignore_mismatched_sizes))
     with boundary("tokenizing the data"):
         tokenized = task.tokenize(raw, tokenizer)
-    return raw, tokenizer, tokenized
+    return raw, tokenizer, model_config, tokenized
 
 
 def train(
@@ -158,7 +161,7 @@ def train(
     timings = Timings()  # what came before the data is start-up
     # rank 0 (of each machine) fills the tokenization cache; the other ranks then read it
     with timings.phase("data"), args.main_process_first(desc="data and tokenization"):
-        raw, tokenizer, tokenized = _prepare_data(task, source, cfg)
+        raw, tokenizer, model_config, tokenized = _prepare_data(task, source, cfg)
     splits = tokenized.splits
     if args.process_index == 0:
         for name, record in tokenized.records.items():  # e.g. what truncation cut
@@ -171,9 +174,15 @@ def train(
             "its weights may be truncated or corrupt: copy or download them again",
         ),
     ):
-        model = load_model(source, cfg.model, task.model_loader(), **task.model_kwargs())
+        model, new_modules = load_model(
+            source,
+            cfg.model,
+            task.model_loader(),
+            config_fixes(model_config, tokenizer),
+            **task.model_kwargs(),
+        )
     total_steps = adapters.training_steps(len(splits["train"]), args)
-    model = apply.prepare_model(cfg, model, task.peft_task_type, total_steps)
+    model = apply.prepare_model(cfg, model, task.peft_task_type, total_steps, new_modules)
     apply.record_parameters(model, run_dir, main_process=args.process_index == 0)
     # The classification heads return a mean loss and ignore `num_items_in_batch`. Left to
     # guess from `forward(**kwargs)`, the Trainer would multiply that mean by the number of

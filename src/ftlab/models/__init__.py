@@ -1,0 +1,1 @@
+"""Model families: what a checkpoint's family means (family.py) and where its parts are."""
