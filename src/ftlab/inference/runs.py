@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
 from ftlab.models.family import prepare_tokenizer
+from ftlab.recipes import adapters
 from ftlab.records import BASE_CONFIG, CONFIG_FILE, DECISION_FILE, MODEL_DIR, read_json
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,14 @@ def _label_list(path: Path, task: Any) -> list[str]:
     return list(task.label_list)
 
 
-def load_model(model_dir: Path, task: Any) -> Any:
+def load_model(model_dir: Path, task: Any, cfg: DictConfig) -> Any:
     """`AutoModelFor<Task>` from the saved weights, or (model/ holds an adapter) the base
-    model built with the config the run trained it with (model/base_config: labels, the pad
-    token id a decoder was given) and the adapter with its trained head on it."""
+    model built as the run trained it (the config in model/base_config: labels, the pad
+    token id a decoder was given; quantized where `peft.quantization` is set) and the
+    adapter with its trained head on it."""
+    loader = task.model_loader()
     kwargs = task.model_kwargs()
     if not is_adapter(model_dir):
-        loader = task.model_loader()
         return loader.from_pretrained(model_dir, use_safetensors=True, **kwargs).eval()
     try:
         from peft import PeftConfig, PeftModel
@@ -89,8 +91,18 @@ def load_model(model_dir: Path, task: Any) -> Any:
     adapter = PeftConfig.from_pretrained(str(model_dir))
     base_config = model_dir / BASE_CONFIG
     if (base_config / "config.json").is_file():
-        kwargs = {"config": AutoConfig.from_pretrained(base_config)}
-    base = task.model_loader().from_pretrained(
+        config = AutoConfig.from_pretrained(base_config)
+        # a quantized base records how it was loaded; given back with config=, transformers
+        # would build 4-bit layers and leave their weights unquantized
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        kwargs = {"config": config}
+    if adapters.quantization(cfg.get("peft")) is not None:
+        config = kwargs.get("config") or AutoConfig.from_pretrained(
+            adapter.base_model_name_or_path, revision=adapter.revision
+        )
+        kwargs.update(adapters.quantized_loading(cfg.peft, cfg.hardware, loader, config))
+    base = loader.from_pretrained(
         adapter.base_model_name_or_path, revision=adapter.revision, **kwargs
     )
     return PeftModel.from_pretrained(base, str(model_dir)).eval()
@@ -107,7 +119,7 @@ def load_run(path: Path) -> Run:
     if decision.is_file():  # e.g. the thresholds the run chose on its validation set
         task.load_decision(read_json(decision))
     tokenizer = AutoTokenizer.from_pretrained(path / MODEL_DIR)
-    model = load_model(path / MODEL_DIR, task)
+    model = load_model(path / MODEL_DIR, task, cfg)
     # as training used it (a run saved before ftlab set these pads and feeds alike too)
     prepare_tokenizer(tokenizer, model.config, cfg.model.get("pad_token"))
     return Run(path=path, cfg=cfg, task=task, tokenizer=tokenizer, model=model)

@@ -182,3 +182,16 @@ def model_inputs(model: Any, names: Iterable[str]) -> list[str]:
         n for n in names if n in order and (n != TOKEN_TYPES or takes_token_types(model.config))
     ]
     return sorted(used, key=order.index)
+
+
+def head_modules(loader: Any, model_config: Any) -> list[str]:
+    """The top-level modules a task class adds around the pretrained body (`classifier`,
+    `score`, DeBERTa's `pooler`, T5's `classification_head` ...), read from the class built
+    on the meta device (no memory, no weights): what 4-bit loading must leave in full
+    precision, since it starts from scratch and trains."""
+    import torch
+
+    with torch.device("meta"):
+        model = loader.from_config(model_config)
+    body = getattr(model, "base_model_prefix", "")
+    return sorted(name for name, _ in model.named_children() if name != body)

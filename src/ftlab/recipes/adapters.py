@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ftlab.errors import FtlabError
-from ftlab.models.family import adapter_targets
+from ftlab.models.family import adapter_targets, head_modules
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ CONFIG_CLASSES = {
 # virtual tokens instead of changed weights: nothing to merge into the model
 PROMPT_LEARNING = frozenset({"prefix_tuning", "prompt_tuning"})
 # keys ftlab reads itself; the others go to the peft config class unchanged
-FTLAB_PEFT_KEYS = frozenset({"method", "merge"})
+FTLAB_PEFT_KEYS = frozenset({"method", "merge", "quantization"})
+# `peft.quantization`: the base model's weights in 4 bits (bitsandbytes), as QLoRA does
+QUANTIZATIONS = ("nf4", "fp4")
 # set by ftlab from the task and model, never by the user
 RESERVED = frozenset({"task_type", "peft_type", "base_model_name_or_path", "revision"})
 # the methods that put adapters on named modules (the others add virtual tokens)
@@ -96,6 +98,9 @@ def wrap(
             f"{type(model).__name__} does not in this transformers version: use "
             "peft=prompt_tuning or peft=lora"
         )
+    if quantization(peft_cfg) is not None:
+        # QLoRA: the quantized base frozen, its norms (and the head) kept in fp32
+        model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     config = _config(peft_cfg, model, task_type, total_steps, list(new_modules or []))
     try:
         wrapped = peft.get_peft_model(model, config)
@@ -118,6 +123,40 @@ def _takes_past_key_values(model: Any) -> bool:
         "past_key_values" in inspect.signature(m.forward).parameters
         for m in (model, model.base_model)
     )
+
+
+def quantization(peft_cfg: DictConfig | None) -> str | None:
+    return (peft_cfg or {}).get("quantization")
+
+
+def quantized_loading(
+    peft_cfg: DictConfig | None, hardware: DictConfig, loader: Any, model_config: Any
+) -> dict[str, Any]:
+    """`from_pretrained` keyword arguments that load the base model of `loader` (the task's
+    Auto class) in 4 bits (QLoRA: NF4, double quantization, computing in bf16 / fp16 where
+    the run trains in it, else fp32), its task head left in full precision; {} without
+    `peft.quantization`."""
+    kind = quantization(peft_cfg)
+    if kind is None:
+        return {}
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = (
+        torch.bfloat16
+        if hardware.get("bf16")
+        else torch.float16
+        if hardware.get("fp16")
+        else torch.float32
+    )
+    config = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=kind,
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute,
+        llm_int8_skip_modules=head_modules(loader, model_config),
+    )
+    return {"quantization_config": config}
 
 
 def callbacks(model: Any, peft_cfg: DictConfig) -> list[Any]:

@@ -67,6 +67,7 @@ def _check_peft(cfg: DictConfig, task: Any) -> None:
             f"peft={method} adds virtual tokens, which cannot be merged into the model; "
             "remove peft.merge=true"
         )
+    _check_quantization(peft_cfg, method)
     if method == "adalora":
         target_r, init_r = peft_cfg.get("target_r", 8), peft_cfg.get("init_r", 12)  # peft's
         if target_r > init_r:  # peft accepts it, then fails in the first rank allocation
@@ -97,3 +98,23 @@ def _check_length_groups(group_batches: Any) -> None:
             "trainer.length_group_batches must be a whole number of batches of 2 or more "
             f"(or null: the Trainer's up to 50), got {group_batches!r}"
         )
+
+
+def _check_quantization(peft_cfg: DictConfig, method: str) -> None:
+    """`peft.quantization`: a 4-bit type bitsandbytes knows, under LoRA, with bitsandbytes."""
+    kind = adapters.quantization(peft_cfg)
+    if kind is None:
+        return
+    if kind not in adapters.QUANTIZATIONS:
+        raise FtlabError(
+            f"peft.quantization={kind}: use one of {', '.join(adapters.QUANTIZATIONS)} "
+            "(4-bit weights), or null"
+        )
+    if method != "lora":
+        raise FtlabError(f"peft.quantization={kind} is QLoRA: use it with peft=lora (or qlora)")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise FtlabError(
+            f"peft.quantization={kind} needs bitsandbytes: pip install 'ftlab[qlora]'"
+        ) from None

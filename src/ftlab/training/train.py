@@ -167,6 +167,7 @@ def train(
         for name, record in tokenized.records.items():  # e.g. what truncation cut
             write_json(run_dir / name, record)
 
+    loader = task.model_loader()
     with (
         timings.phase("model"),
         boundary(
@@ -177,9 +178,10 @@ def train(
         model, new_modules = load_model(
             source,
             cfg.model,
-            task.model_loader(),
+            loader,
             config_fixes(model_config, tokenizer),
             **task.model_kwargs(),
+            **adapters.quantized_loading(cfg.get("peft"), cfg.hardware, loader, model_config),
         )
     total_steps = adapters.training_steps(len(splits["train"]), args)
     model = apply.prepare_model(cfg, model, task.peft_task_type, total_steps, new_modules)
