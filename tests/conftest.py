@@ -29,10 +29,14 @@ if _WORKERS > 1:
 LONGEST_FILES = (
     "test_reliability.py",
     "test_distill.py",
+    "test_families_classification.py",
     "test_sweep.py",
     "test_benchmarks.py",
+    "test_families_ner.py",
+    "test_families_lora.py",
     "test_distributed.py",
     "test_train.py",
+    "test_families_build.py",
     "test_crf.py",
     "test_chunks.py",
     "test_regression.py",
@@ -41,6 +45,7 @@ LONGEST_FILES = (
     "test_cli.py",
     "test_predict.py",
     "test_chinese.py",
+    "test_model_family.py",
     "test_config.py",
     "test_mlflow.py",
     "test_ner_windows.py",
@@ -303,3 +308,20 @@ def ner_run(
             "trainer.load_best_model_at_end=false",
         ),
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_family(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """`tiny_family("gpt2")`: the directory of a tiny random model of that family, shipped
+    as its Hub checkpoint ships (tests/families.py), built once per session."""
+    from families import build_tiny_family, english_texts
+
+    texts = english_texts()
+    built: dict[str, Path] = {}
+
+    def directory(family: str) -> Path:
+        if family not in built:
+            built[family] = build_tiny_family(family, tmp_path_factory.mktemp(family), texts)
+        return built[family]
+
+    return directory

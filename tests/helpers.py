@@ -219,3 +219,43 @@ def headless_chromium():
         options.add_argument(flag)
     # the driver's path given: Selenium Manager never looks for one on the network
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(driver))
+
+
+# A run of a tiny model of any family (tests/families.py): a few steps on a few examples,
+# scored once at the end. What it checks is that the family works end to end and reloads
+# exactly; what tiny models learn is checked elsewhere.
+FAMILY_RUN = [
+    "trainer.max_steps=4",
+    "trainer.per_device_train_batch_size=8",
+    "trainer.eval_strategy=no",
+    "trainer.save_strategy=no",
+    "trainer.load_best_model_at_end=false",
+    "task.max_train_samples=64",
+    "task.max_eval_samples=24",
+]
+
+
+def predicted_again(run_dir: Path, out: Path) -> tuple[dict[str, float], list[dict]]:
+    """`python -m ftlab.predict run=RUN_DIR evaluate=true output=OUT` in-process: the run's
+    test split scored by its reloaded model, and the prediction records."""
+    import json
+
+    from ftlab.inference.job import predict
+
+    cfg = compose_config(
+        [f"run={run_dir}", "evaluate=true", f"output={out}", "progress=false"],
+        config_name="predict",
+    )
+    metrics = predict(cfg, stdout=io.StringIO())
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    return metrics[run_dir.name], records
+
+
+def assert_same_test_metrics(run_dir: Path, reloaded: dict[str, float], tolerance: float) -> None:
+    """The reloaded model's scores of the test split are the run's own test metrics."""
+    from ftlab.records import read_json
+
+    test = read_json(run_dir / "metrics.json")["test"]
+    assert reloaded, "the reloaded run scored nothing"
+    for name, value in reloaded.items():
+        assert abs(value - test[f"test_{name}"]) <= tolerance, (name, value, test)

@@ -413,7 +413,7 @@ def test_pickled_weights_are_refused_unless_asked_for(tmp_path: Path, tiny_model
     with pytest.raises(FtlabError, match=r"has no \.safetensors weights"):
         load_model(str(pickled), model_cfg, head, num_labels=2)
     trusted = compose_config([f"model.name_or_path={pickled}", "model.use_safetensors=false"])
-    model = load_model(str(pickled), trusted.model, head, num_labels=2)
+    model, _ = load_model(str(pickled), trusted.model, head, num_labels=2)
     assert torch.equal(
         model.bert.embeddings.word_embeddings.weight,
         weights["embeddings.word_embeddings.weight"],

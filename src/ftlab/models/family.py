@@ -191,7 +191,9 @@ def head_modules(loader: Any, model_config: Any) -> list[str]:
     precision, since it starts from scratch and trains."""
     import torch
 
+    # an Auto class has from_config, a model class (a custom head's loader) _from_config
+    build = getattr(loader, "from_config", None) or loader._from_config
     with torch.device("meta"):
-        model = loader.from_config(model_config)
+        model = build(model_config)
     body = getattr(model, "base_model_prefix", "")
     return sorted(name for name, _ in model.named_children() if name != body)
