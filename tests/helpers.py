@@ -180,13 +180,19 @@ def reloaded_records(run_dir: Path, inputs: Any) -> list[dict]:
     return run.task.prediction_records(inputs, outputs, run.tokenizer)
 
 
-def exported(run_dir: Path, out: Path) -> dict:
+def exported(run_dir: Path, out: Path, quantize: str | None = "int8") -> dict:
     """`python -m ftlab.export run=RUN_DIR quantize=int8` in-process (few latency runs): the
     report, after the export's own checks against PyTorch passed."""
     from ftlab.inference.onnx_export import export
 
     cfg = compose_config(
-        [f"run={run_dir}", f"output={out}", "quantize=int8", "latency_runs=2", "check_samples=8"],
+        [
+            f"run={run_dir}",
+            f"output={out}",
+            f"quantize={quantize or 'null'}",
+            "latency_runs=2",
+            "check_samples=8",
+        ],
         config_name="export",
     )
     return export(cfg)

@@ -113,7 +113,7 @@ def _pieces(tokenizer: Any, encoding: Any, word: int) -> list[str]:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_family_loads_as_shipped(family: str, tmp_path: Path, texts: list[str]) -> None:
+def test_family_loads_as_shipped(family: str, tiny_family: Callable[[str], Path]) -> None:
     from tokenizers import Tokenizer
     from transformers import (
         AutoConfig,
@@ -122,7 +122,7 @@ def test_family_loads_as_shipped(family: str, tmp_path: Path, texts: list[str]) 
         AutoTokenizer,
     )
 
-    directory = build_tiny_family(family, tmp_path / family, texts)
+    directory = tiny_family(family)
     assert (directory / "model.safetensors").is_file()
     assert not (directory / "pytorch_model.bin").exists()
     tokenizer = AutoTokenizer.from_pretrained(directory)
@@ -178,12 +178,12 @@ def test_family_loads_as_shipped(family: str, tmp_path: Path, texts: list[str]) 
         assert logits.shape[0] == batch_size and logits.shape[-1] == 3
 
 
-def test_qwen2_needs_a_pad_id_for_batches(tmp_path: Path, texts: list[str]) -> None:
+def test_qwen2_needs_a_pad_id_for_batches(tiny_family: Callable[[str], Path]) -> None:
     """Qwen2.5's tokenizer has a pad token, its config no pad_token_id: classification of a
     padded batch fails, as it does with the real checkpoint."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    directory = build_tiny_family("qwen2", tmp_path / "qwen2", texts)
+    directory = tiny_family("qwen2")
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = AutoModelForSequenceClassification.from_pretrained(directory, num_labels=3)
     batch = tokenizer([SENTENCE, "Who is he ?"], padding=True, return_tensors="pt")
@@ -205,13 +205,16 @@ def _digests(root: Path) -> dict[str, str]:
 
 
 def test_builds_are_identical_across_processes(
-    tmp_path: Path, texts: list[str], other_process: Callable[[], Path]
+    tiny_family: Callable[[str], Path], other_process: Callable[[], Path]
 ) -> None:
     """The WordPiece and Unigram trainers of `tokenizers` differ between processes; the
     families must not: every file, weights and tokenizer.json included, byte for byte."""
-    for family in FAMILIES:
-        build_tiny_family(family, tmp_path / family, texts)
-    mine, theirs = _digests(tmp_path), _digests(other_process())
+    mine = {
+        f"{family}/{name}": digest
+        for family in FAMILIES
+        for name, digest in _digests(tiny_family(family)).items()
+    }
+    theirs = _digests(other_process())
     assert {f"{family}/tokenizer.json" for family in FAMILIES} <= set(mine)
     assert {f"{family}/model.safetensors" for family in FAMILIES} <= set(mine)
     assert mine == theirs

@@ -13,7 +13,6 @@ import pytest
 from families import FAMILIES
 from helpers import (
     FAMILY_RUN,
-    assert_export_agrees,
     assert_same_test_metrics,
     exported,
     predicted_again,
@@ -42,4 +41,8 @@ def test_a_family_classifies_reloads_exactly_and_exports(
     classify = pipeline("text-classification", model=str(run / "model"), device="cpu")
     texts = [row["text"] for row in own[:8]]
     assert [p["label"] for p in classify(texts, batch_size=8)] == [r["prediction"] for r in own[:8]]
-    assert_export_agrees(exported(run, tmp_path / "onnx"))
+    # fp32 only: int8 quantization is the same onnxruntime step for every family
+    models = exported(run, tmp_path / "onnx", quantize=None)["models"]
+    assert set(models) == {"pytorch", "onnx"}
+    assert models["onnx"]["max_abs_logit_diff"] <= 1e-4
+    assert models["onnx"]["label_agreement"] == 1.0

@@ -4,10 +4,11 @@ parallel sweep gives each job running at once its own GPU."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import tiny_run, tiny_sweep
+from helpers import assert_same_test_metrics, predicted_again, tiny_run, tiny_sweep
 
 from ftlab.records import read_json
 
@@ -61,3 +62,23 @@ def test_parallel_sweep_jobs_each_get_their_own_gpu(
     assert len(gpus) == jobs == len(set(gpus))  # one each, none shared
     for job in range(jobs):
         assert read_json(sweep / str(job) / "rank-0.json")["device"].startswith("cuda")
+
+
+@pytest.mark.parametrize("peft", ["lora", "qlora"])
+def test_a_decoder_trains_an_adapter_in_bf16_and_reloads_as_trained(
+    peft: str, tmp_path: Path, tiny_family: Callable[[str], Path], intent_files: dict
+) -> None:
+    """A Llama-style decoder (no pad token) as a classifier with LoRA or QLoRA in bf16 on the
+    GPU: it trains there, and ftlab.predict on the run reproduces its test scores."""
+    run = tiny_run(
+        tmp_path / "run",
+        tiny_family("llama"),
+        intent_files,
+        *RUN,
+        "hardware=gpu_bf16",
+        f"peft={peft}",
+    )
+    assert read_json(run / "rank-0.json")["device"].startswith("cuda")
+    reloaded, _ = predicted_again(run, tmp_path / "predicted.jsonl")
+    # bf16 kernels may order a sum differently between the two passes
+    assert_same_test_metrics(run, reloaded, tolerance=0.02)
