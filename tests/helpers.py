@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +267,31 @@ def assert_same_test_metrics(run_dir: Path, reloaded: dict[str, float], toleranc
     assert reloaded, "the reloaded run scored nothing"
     for name, value in reloaded.items():
         assert abs(value - test[f"test_{name}"]) <= tolerance, (name, value, test)
+
+
+@contextlib.contextmanager
+def hold_lock(run_dir: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding `run_dir`'s lock, as a live ftlab run does, until the block
+    ends (then it is killed: the kernel frees the lock)."""
+    from ftlab.run_lock import LOCK_FILE
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            "handle = open(sys.argv[1], 'a')\n"
+            "fcntl.flock(handle, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(600)\n",
+            str(run_dir / LOCK_FILE),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()

@@ -4,6 +4,7 @@ screen, and loses nothing already written (issue 15)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import FAST, compose_config, ftlab, in_process, tiny_run_overrides
+from helpers import FAST, compose_config, ftlab, hold_lock, in_process, tiny_run_overrides
 
 from ftlab.config.overrides import normalize_overrides
 from ftlab.config.targets import build_task
@@ -229,8 +230,12 @@ def _finished_run(run_dir: Path, state: str = "completed") -> dict[str, bytes]:
 @pytest.mark.parametrize("state", ["completed", "running"])
 def test_a_finished_run_directory_is_refused_and_left_as_it_was(tmp_path: Path, state: str) -> None:
     run_dir = tmp_path / "done"
-    before = _finished_run(run_dir, state)
-    result = ftlab(f"hydra.run.dir={run_dir}", "trainer.max_steps=1", cwd=tmp_path)
+    _finished_run(run_dir, state)
+    # a running run is one whose process holds the directory's lock (ftlab/run_lock.py)
+    holder = hold_lock(run_dir) if state == "running" else contextlib.nullcontext()
+    with holder:
+        before = {str(p): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+        result = ftlab(f"hydra.run.dir={run_dir}", "trainer.max_steps=1", cwd=tmp_path)
     assert result.returncode != 0
     line = _one_error_line(result.stderr)
     assert f"{run_dir} already holds a {state} run" in line and f"resume={run_dir}" in line

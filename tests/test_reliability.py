@@ -16,7 +16,9 @@ from helpers import FAST, compose_config, in_process, local_data
 
 from ftlab.errors import FtlabError
 from ftlab.job.lifecycle import run_job
+from ftlab.job.resume import resume_overrides
 from ftlab.records import read_json
+from ftlab.run_lock import run_status
 from ftlab.training.train import train
 
 
@@ -256,7 +258,7 @@ SLOW_ENOUGH_TO_KILL = [
 
 
 def test_sigkill_then_resume_auto_matches_an_uninterrupted_run(
-    tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+    tmp_path: Path, tiny_model_dir: Path, intent_files: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     args = _overrides(tiny_model_dir, intent_files, *SLOW_ENOUGH_TO_KILL)
     reference_dir = tmp_path / "reference"  # uninterrupted: no process boundary to test
@@ -268,12 +270,20 @@ def test_sigkill_then_resume_auto_matches_an_uninterrupted_run(
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=30)
     assert read_json(run_dir / "status.json")["status"] == "running"  # what a kill leaves
+    # ... and what it reads as: the process that held the directory is gone
+    assert run_status(run_dir)["status"] == "interrupted"
     written = {p: p.read_bytes() for p in [run_dir / "config.yaml", run_dir / "env.json"]}
+    # resume=auto finds it as the newest unfinished run of these overrides ...
+    monkeypatch.chdir(tmp_path)
+    found = resume_overrides([*args, "resume=auto"])[-1].removeprefix("resume=")
+    assert Path(found).resolve() == run_dir.resolve()
 
-    # the kill is what needs a process of its own; resuming is the parent's bookkeeping
-    resumed = in_process("ftlab.run", *args, "resume=auto", cwd=tmp_path)
+    # ... and continues it where the killed command's directory is named too (the kill is
+    # what needs a process of its own; resuming is the parent's bookkeeping)
+    named = f"hydra.run.dir={run_dir}"
+    resumed = in_process("ftlab.run", *args, named, "resume=auto", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"resuming {run_dir.relative_to(tmp_path)}" in resumed.stdout
+    assert f"resuming {run_dir}" in resumed.stdout
     status = read_json(run_dir / "status.json")
     assert status["status"] == "completed" and "checkpoint-" in status["resumed_from"]
     assert all(p.read_bytes() == content for p, content in written.items())  # nothing overwritten

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -45,6 +49,7 @@ from ftlab.records import (
     write_json,
     write_text_atomic,
 )
+from ftlab.run_lock import claim, release
 
 log = logging.getLogger("ftlab")
 
@@ -56,9 +61,38 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     stderr, exit code 1 and status `failed`; other exceptions keep their traceback. In a
     multirun, a failed job is recorded the same way and returns None, so the sweep goes on.
     """
-    sweep_job, pinned = hydra_runtime.in_multirun(), None
+    sweep_job = hydra_runtime.in_multirun()
     if not _open_run_dir(cfg, run_dir, sweep_job):
         return None
+    try:
+        with _signals_interrupt():
+            return _run_claimed(cfg, run_dir, sweep_job)
+    finally:
+        release(run_dir)  # a sweep's next job claims its own directory
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM at any stage (start-up, data, model, scoring, saving) ends the job as Ctrl-C
+    does: status `interrupted`, one line, exit 128 + signal. Training installs its own
+    handlers on top (a checkpoint first: training/callbacks.py)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise RunInterrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_claimed(cfg: DictConfig, run_dir: Path, sweep_job: bool) -> float | None:
+    """run_job's work, in the directory this process holds."""
+    pinned = None
     started = time.time()
     resume_from = None
     try:
@@ -96,11 +130,12 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
             write_status(run_dir, "running", **resumed)
         metrics = _train(cfg, plan, run_dir, resume_from)
     except RunInterrupted as exc:
+        checkpoint = last_checkpoint(run_dir)
         write_status(
             run_dir,
             "interrupted",
             signal=exc.signum,
-            checkpoint=str(last_checkpoint(run_dir)),
+            checkpoint=str(checkpoint) if checkpoint else None,
             seconds=round(time.time() - started, 1),
         )
         print(
@@ -150,14 +185,18 @@ def _open_run_dir(cfg: DictConfig, run_dir: Path, sweep_job: bool) -> bool:
     """Make the run directory ready; a directory that holds a finished run is refused with
     one line and left exactly as it is (False in a sweep, which goes on; else exit 1)."""
     # resume= continues a run; machines 1.. share machine 0's directory and write no records
-    if not cfg.get("resume") and not cfg.hardware.get("machine_rank"):
-        try:
+    main_machine = not cfg.hardware.get("machine_rank")
+    try:
+        if main_machine and not cfg.get("resume"):
             refuse_to_overwrite(run_dir)
-        except FtlabError as exc:
-            print_error(str(exc))
-            if sweep_job:
-                return False
-            sys.exit(1)
+        if main_machine:
+            with boundary(f"cannot create the run directory {run_dir}", "choose another"):
+                claim(run_dir)  # before anything is written there; held while this job runs
+    except FtlabError as exc:
+        print_error(str(exc))
+        if sweep_job:
+            return False
+        sys.exit(1)
     with one_line_errors():
         with boundary(f"cannot create the run directory {run_dir}", "choose another output_root"):
             run_dir.mkdir(parents=True, exist_ok=True)

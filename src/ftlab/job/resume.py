@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 
 from ftlab.config.secrets import redacted_container
 from ftlab.errors import FtlabError
-from ftlab.records import CONFIG_FILE, STATUS_FILE, last_checkpoint, read_json
+from ftlab.records import CONFIG_FILE, last_checkpoint, read_json
+from ftlab.run_lock import run_status
 
 _HYDRA_PREFIXES = ("hydra.", "hydra/", "--", "-")
 _MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -46,15 +47,21 @@ def find_unfinished_run(overrides: list[str]) -> Path | None:
     wanted = _comparable(redacted_container(cfg))
     runs = Path(cfg.output_root) / "runs" / cfg.task.name / cfg.model.name
     for run_dir in sorted(runs.glob("*"), reverse=True):  # names start with the start time
-        status_file, config_file = run_dir / STATUS_FILE, run_dir / CONFIG_FILE
-        if not (status_file.exists() and config_file.exists() and last_checkpoint(run_dir)):
-            continue
-        if read_json(status_file).get("status") == "completed":
-            continue
-        saved = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
-        if _comparable(saved) == wanted:
+        if last_checkpoint(run_dir) and _unfinished_run(run_dir, wanted):
             return run_dir
     return None
+
+
+def _unfinished_run(run_dir: Path, wanted: dict[str, Any]) -> bool:
+    """`run_dir` holds a run of the `wanted` config that did not complete and whose process
+    is gone (a live one is left to finish)."""
+    record, config_file = run_status(run_dir), run_dir / CONFIG_FILE
+    if record is None or not config_file.exists():
+        return False
+    if record.get("status") in ("completed", "running"):
+        return False
+    saved = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
+    return _comparable(saved) == wanted
 
 
 def earlier_job(cfg: Any, run_dir: Path) -> tuple[str, Path | None] | None:
@@ -63,14 +70,36 @@ def earlier_job(cfg: Any, run_dir: Path) -> tuple[str, Path | None] | None:
     None when the job directory holds no run, or one with a different resolved config
     (the sweep's overrides changed): that job then runs afresh.
     """
-    status_file, config_file = run_dir / STATUS_FILE, run_dir / CONFIG_FILE
-    if not (status_file.exists() and config_file.exists()):
+    record, config_file = run_status(run_dir), run_dir / CONFIG_FILE
+    if record is None or not config_file.exists():
         return None
     wanted = _comparable(redacted_container(cfg))
     saved = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
     if _comparable(saved) != wanted:
         return None
-    return read_json(status_file).get("status", "unknown"), last_checkpoint(run_dir)
+    return record.get("status", "unknown"), last_checkpoint(run_dir)
+
+
+def _named_unfinished(args: list[str]) -> Path | None:
+    """`resume=auto hydra.run.dir=DIR`: DIR, when it holds an unfinished run of these
+    overrides whose process is gone (killed, say, and started again by the same command)."""
+    from ftlab.config.compose import compose_config
+
+    named = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+    if not named or "${" in named[-1]:
+        return None
+    run_dir = Path(named[-1]).expanduser()
+    if run_status(run_dir) is None:
+        return None
+    wanted = _comparable(redacted_container(compose_config(_task_overrides(args))))
+    if not _unfinished_run(run_dir, wanted):
+        state = (run_status(run_dir) or {}).get("status")
+        raise FtlabError(
+            f"resume=auto: {run_dir} (hydra.run.dir) holds a {state} run"
+            + (" of another config" if state not in ("completed", "running") else "")
+            + "; name another hydra.run.dir, or resume= that run with its own config"
+        )
+    return run_dir
 
 
 def _task_overrides(args: list[str]) -> list[str]:
@@ -117,7 +146,8 @@ def _resumed_dir(
     these overrides (None, said in one line: start afresh); a DIR must hold `record`, and
     then no other overrides may be given (it reruns with its own)."""
     if value == "auto":
-        found = find(rest)
+        found = _named_unfinished(rest) if kind == "run" else None
+        found = found or find(rest)
         if found is None:
             print(f"ftlab: resume=auto: no unfinished {kind} with these overrides; starting anew")
         return found

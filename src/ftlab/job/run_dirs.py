@@ -8,23 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from ftlab.errors import FtlabError, boundary
-from ftlab.records import STATUS_FILE, read_json
+from ftlab.records import STATUS_FILE
+from ftlab.run_lock import claim, run_status
 
-# a run in one of these states has results (or a process) that a new run would overwrite
+# a run in one of these states has results (or a live process) that a new run would overwrite
 KEPT_STATES = ("completed", "running")
 # command-line flags that only print (no run, nothing to create)
 _PRINT_ONLY = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion")
 
 
 def run_state(run_dir: Path) -> str | None:
-    """The status a directory's run recorded, or None when it holds no ftlab run."""
-    path = run_dir / STATUS_FILE
-    if not path.is_file():
-        return None
-    try:
-        return str(read_json(path).get("status"))
-    except (OSError, ValueError):
-        return "unknown"
+    """The status of a directory's run as it stands now (a `running` one whose process is
+    gone reads as interrupted), or None when it holds no ftlab run."""
+    record = run_status(run_dir)
+    return None if record is None else str(record.get("status"))
 
 
 def refuse_to_overwrite(run_dir: Path) -> None:
@@ -65,3 +62,19 @@ def check_output_dirs(args: list[str]) -> None:
     key = "hydra.sweep.dir" if multirun and named else "hydra.run.dir" if named else "output_root"
     with boundary(f"cannot create {folder}", f"choose another {key}"):
         Path(folder).expanduser().mkdir(parents=True, exist_ok=True)
+
+
+def claim_named_run_dir(args: list[str]) -> None:
+    """A single run's `hydra.run.dir` (named, or set by resume=) is claimed before Hydra
+    writes its record there: of two processes started on one directory, one proceeds and
+    the other stops here with one line. Machines 1.. of a multi-machine run share machine
+    0's directory and claim nothing; a sweep's jobs claim their own directories."""
+    if any(a.split("=", 1)[0] in _PRINT_ONLY for a in args):
+        return
+    values = _values(args)
+    named = values.get("hydra.run.dir")
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    secondary = values.get("hardware.machine_rank", "0") not in ("0", "null")
+    if named and "${" not in named and not multirun and not secondary:
+        with boundary(f"cannot create {named}", "choose another hydra.run.dir"):
+            claim(Path(named))

@@ -23,11 +23,11 @@ from ftlab.errors import print_error
 from ftlab.records import (
     CONFIG_FILE,
     METRICS_FILE,
-    STATUS_FILE,
     read_json,
     write_json,
     write_text_atomic,
 )
+from ftlab.run_lock import run_status
 
 log = logging.getLogger("ftlab")
 
@@ -60,9 +60,7 @@ def read_job(job_dir: Path) -> JobRecord:
     """The job's status, overrides and main validation metric (None when it has none)."""
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
-    status: dict[str, Any] = (
-        read_json(job_dir / STATUS_FILE) if (job_dir / STATUS_FILE).exists() else {}
-    )
+    status: dict[str, Any] = run_status(job_dir) or {}  # a job killed outright: interrupted
     metric = value = None
     maximize = True
     if (job_dir / CONFIG_FILE).exists():

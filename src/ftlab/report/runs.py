@@ -12,6 +12,7 @@ import yaml
 
 from ftlab.config.flatten import flatten
 from ftlab.records import CONFIG_FILE, ENV_FILE, METRICS_FILE, STATUS_FILE, TRAIN_LOG_FILE
+from ftlab.run_lock import run_status
 
 # Config keys that never change a result: where a run is written, how it is displayed, and
 # `resume` (set in the jobs a resumed sweep ran, not in those it skipped).
@@ -65,7 +66,7 @@ def find_runs(root: Path) -> list[Run]:
         run_dir = config_path.parent
         if config_path.parent.name == ".hydra" or not (run_dir / STATUS_FILE).exists():
             continue  # Hydra's own copy of the unresolved config, or not an ftlab run
-        status = _read_json(run_dir / STATUS_FILE, {})
+        status = run_status(run_dir) or {}  # a `running` run whose process is gone: interrupted
         runs.append(
             Run(
                 path=run_dir,
