@@ -15,9 +15,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ftlab.config.resolvers import TRACKERS
 from ftlab.errors import FtlabError, did_you_mean
 from ftlab.records import DEEPSPEED_FILE
+
+# logger sections that name a transformers `report_to` integration
+TRACKERS = ("wandb", "tensorboard", "mlflow")
 
 TRAINING_ARGS_GROUPS = ("optimizer", "scheduler", "hardware", "trainer", "logger")
 

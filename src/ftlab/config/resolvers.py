@@ -13,10 +13,8 @@ import secrets
 
 from omegaconf import DictConfig, OmegaConf
 
+from ftlab.config.fields import TRACKERS
 from ftlab.config.targets import task_class
-
-# logger sections that name a transformers `report_to` integration
-TRACKERS = ("wandb", "tensorboard", "mlflow")
 
 
 def report_to(*, _parent_: DictConfig) -> list[str]:

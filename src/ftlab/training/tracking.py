@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from omegaconf import DictConfig
 
-from ftlab.config.resolvers import TRACKERS
+from ftlab.config.fields import TRACKERS
 from ftlab.config.secrets import redacted_container
 from ftlab.errors import FtlabError
 from ftlab.records import ENV_FILE, read_json, run_name
