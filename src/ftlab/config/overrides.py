@@ -32,8 +32,27 @@ def normalize_overrides(args: list[str]) -> list[str]:
     """Return `args` with known-group overrides checked and turned into `++` overrides, and
     config-group choices (`task=intent`) checked against the options conf/ has."""
     for arg in args:
+        _check_grammar(arg)
         _check_choice(arg)
     return [_normalize(arg) for arg in args]
+
+
+def _check_grammar(arg: str) -> None:
+    """An override Hydra's grammar can parse (`key=value`, sweeps, interpolations), else
+    one line naming it, not Hydra's parser trace."""
+    if arg.startswith("-") or "=" not in arg:
+        return  # flags (-m, --cfg job ...) and their values are Hydra's own
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        OverridesParser.create().parse_override(arg)
+    except HydraException as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FtlabError(
+            f"override '{arg}' cannot be parsed ({reason}); quote values with special "
+            "characters ('key=\"a b\"'), and close every ${...} interpolation"
+        ) from None
 
 
 def group_options(group: str) -> list[str] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ftlab.config.adapt import check_adapt
 from ftlab.config.fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_choice, check_key
@@ -46,8 +46,24 @@ MODEL_KEYS: dict[str, Any] = {
 }
 
 
+def resolve_interpolations(cfg: DictConfig) -> None:
+    """Every `${...}` of the config resolves, or one line naming the key and what is wrong
+    (a missing key, an unset environment variable ...), not OmegaConf's report."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "the config"
+        reason = (getattr(exc, "msg", None) or str(exc)).splitlines()[0]
+        raise FtlabError(
+            f"{key}: {reason}; fix the interpolation in the override or yaml that sets it"
+        ) from None
+
+
 def validate(cfg: DictConfig) -> None:
     """Fail with a one-line error on unknown keys or impossible values, before any loading."""
+    resolve_interpolations(cfg)
     seen: dict[str, str] = {}
     for group in TRAINING_ARGS_GROUPS:
         for key in cfg.get(group) or {}:
@@ -101,3 +117,19 @@ def _check_positive(cfg: DictConfig) -> None:
     for key, value in positive.items():
         if value is not None and not (isinstance(value, (int, float)) and value > 0):
             raise FtlabError(f"{key} must be a number above 0, got {value!r}")
+    _check_trains(cfg.trainer)
+
+
+def _check_trains(trainer: DictConfig) -> None:
+    """A run that trains takes at least one step: zero epochs (or max_steps=0) would score
+    the model as loaded and record it as trained."""
+    if not trainer.get("do_train", True):
+        return
+    steps, epochs = trainer.get("max_steps", -1), trainer.get("num_train_epochs", 3)
+    numbers = all(isinstance(v, (int, float)) for v in (steps, epochs))
+    if numbers and (steps == 0 or (steps < 0 and epochs <= 0)):
+        what = "trainer.max_steps=0" if steps == 0 else f"trainer.num_train_epochs={epochs}"
+        raise FtlabError(
+            f"{what} trains no step; set trainer.num_train_epochs or trainer.max_steps above "
+            "0, or trainer.do_train=false to evaluate the model as loaded"
+        )

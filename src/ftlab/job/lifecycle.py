@@ -284,7 +284,7 @@ def summary_table(metrics: dict[str, dict[str, float]], run_dir: Path, seconds: 
     rows = {
         name: {split: metrics[split].get(prefix + name) for split, prefix in splits.items()}
         for name in names
-        if not name.endswith(("runtime", "per_second")) and name != "epoch"
+        if not name.endswith(("runtime", "per_second", "preparation_time")) and name != "epoch"
     }
     table = metrics_table(rows, "metric", list(splits))
     return f"{table}\nfinished in {seconds:.0f}s; run directory: {run_dir}"

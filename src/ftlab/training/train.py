@@ -34,6 +34,7 @@ from ftlab.tasks.outputs import first_output
 from ftlab.training.evaluation import final_validation
 from ftlab.training.models import (
     check_model_fits,
+    check_text_is_read,
     load_model,
     load_model_config,
     load_tokenizer,
@@ -119,8 +120,17 @@ def _prepare_data(task: Any, source: str, cfg: DictConfig) -> tuple[Any, Any, An
     with boundary("reading the data", "check the task's data files and columns"):
         raw = task.prepare()
     check_model_fits(source, model_config, tokenizer, task, bool(cfg.model.ignore_mismatched_sizes))
+    training = bool(cfg.trainer.get("do_train", True))
+    if training and len(raw["train"]) == 0:
+        raise FtlabError(
+            "the train split holds no examples once the data is read and cut "
+            "(task.max_train_samples, task.train_samples_per_class ...); check those keys "
+            "and the training data"
+        )
     with boundary("tokenizing the data"):
         tokenized = task.tokenize(raw, tokenizer)
+    if training:
+        check_text_is_read(source, tokenizer, tokenized.splits["train"])
     return raw, tokenizer, model_config, tokenized
 
 
@@ -235,9 +245,13 @@ def train(
             len(task.label_list),
             timings.seconds["data"],
         )
-        with timings.phase("training"), boundary("training"):
-            train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
-        timings.split_training()
+        if cfg.trainer.get("do_train", True):
+            with timings.phase("training"), boundary("training"):
+                train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
+            timings.split_training()
+        else:  # the model as loaded, evaluated and saved as a run's is (a baseline)
+            log.info("trainer.do_train=false: no training; the model as loaded is evaluated")
+            train_metrics = {"trained": False}
         train_metrics.update(peak_memory())  # peak_rss_mib (+ peak_gpu_memory_mib on a GPU)
         with timings.phase("scoring"), boundary("evaluating"):
             validation = final_validation(trainer, task)
