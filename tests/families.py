@@ -80,6 +80,13 @@ MAX_LENGTH = 128  # tokens: the stand-in of each real model_max_length / positio
 HIDDEN = 64
 LAYERS = 2
 INTERMEDIATE = 128
+# the size of every encoder family's stand-in
+ENCODER_SIZE = {
+    "hidden_size": HIDDEN,
+    "num_hidden_layers": LAYERS,
+    "num_attention_heads": 2,
+    "intermediate_size": INTERMEDIATE,
+}
 BYTE_LEVEL_PIECES = 1200  # 256 byte symbols and 944 merges
 WORDPIECE_BPE_PIECES = 1000  # gives about 1,650 WordPiece pieces (word-start and ## forms)
 UNIGRAM_BPE_PIECES = 1200  # gives about 1,200 scored Unigram pieces
@@ -428,10 +435,7 @@ def _bert(directory: Path, texts: list[str]) -> None:
 
     config = BertConfig(
         vocab_size=_save_uncased_wordpiece(directory, texts),
-        hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=2,
-        intermediate_size=INTERMEDIATE,
+        **ENCODER_SIZE,
         max_position_embeddings=MAX_LENGTH,
         type_vocab_size=2,
         pad_token_id=0,
@@ -465,10 +469,7 @@ def _electra(directory: Path, texts: list[str]) -> None:
     config = ElectraConfig(
         vocab_size=_save_uncased_wordpiece(directory, texts),
         embedding_size=HIDDEN // 2,
-        hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=2,
-        intermediate_size=INTERMEDIATE,
+        **ENCODER_SIZE,
         max_position_embeddings=MAX_LENGTH,
         type_vocab_size=2,
         pad_token_id=0,
@@ -536,10 +537,7 @@ def _roberta(directory: Path, texts: list[str]) -> None:
     _save_bpe_files(directory, vocab, merges)
     config = RobertaConfig(
         vocab_size=len(tokens),
-        hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=2,
-        intermediate_size=INTERMEDIATE,
+        **ENCODER_SIZE,
         max_position_embeddings=MAX_LENGTH + 2,
         type_vocab_size=1,
         layer_norm_eps=1e-5,
@@ -843,10 +841,7 @@ def _deberta_v3(directory: Path, texts: list[str]) -> None:
     _write_json(directory / "tokenizer_config.json", {"do_lower_case": False, "vocab_type": "spm"})
     config = DebertaV2Config(
         vocab_size=_padded(len(vocab)),
-        hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=2,
-        intermediate_size=INTERMEDIATE,
+        **ENCODER_SIZE,
         max_position_embeddings=MAX_LENGTH,
         relative_attention=True,
         max_relative_positions=-1,
@@ -886,10 +881,7 @@ def _xlm_roberta(directory: Path, texts: list[str]) -> None:
     tokenizer.save(str(directory / "tokenizer.json"))
     config = XLMRobertaConfig(
         vocab_size=len(vocab),
-        hidden_size=HIDDEN,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=2,
-        intermediate_size=INTERMEDIATE,
+        **ENCODER_SIZE,
         max_position_embeddings=MAX_LENGTH + 2,
         type_vocab_size=1,
         layer_norm_eps=1e-5,

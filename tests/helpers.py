@@ -295,3 +295,17 @@ def hold_lock(run_dir: Path) -> Iterator[subprocess.Popen]:
     finally:
         holder.kill()
         holder.wait()
+
+
+def launch(args: list[str], cwd: Path, stderr: int = subprocess.STDOUT) -> subprocess.Popen:
+    """`python -m ftlab.run ARGS` started as a process of its own (to be signalled, killed
+    or raced), its output unbuffered; stderr apart with `stderr=subprocess.PIPE`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ftlab.run", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )

@@ -286,6 +286,7 @@ def test_an_output_folder_that_cannot_be_created_is_one_line(tmp_path: Path) -> 
         ("task=intnet", "task=intnet: no such option; did you mean 'intent'?"),
         ("logger=[wandb,tensorbord]", "logger=tensorbord: no such option"),
         ("experiment=null", "cannot be set to null; leave it out, or drop it with ~experiment"),
+        ("task=", "task=: a config group needs an option; the task options: chinese_sentiment"),
         # Hydra's grammar: its parser's reason, on one line
         ("model.name_or_path=${model.name", "cannot be parsed (mismatched input '{'"),
         ("task.labels=[a,b", "'task.labels=[a,b' cannot be parsed (no viable alternative"),
@@ -374,6 +375,24 @@ def test_values_of_the_wrong_type_are_one_line(args: list, message: str) -> None
     with pytest.raises(FtlabError) as error:
         check_config(compose_config(args))
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("hydra.run.dir=out/${nope}", "hydra.run.dir: Interpolation key 'nope' not found; fix"),
+        ("~model", "hydra.run.dir: Interpolation key 'model.name' not found"),
+        ("+foo=1", "unknown config key 'foo': valid keys: adapt, distill, hardware"),
+    ],
+    ids=["run-dir-interpolation", "removed-group", "unknown-top-level-key"],
+)
+def test_what_hydra_would_refuse_once_started_is_one_line(
+    arg: str, message: str, tmp_path: Path
+) -> None:
+    done = in_process("ftlab.run", arg, "trainer.max_steps=1", cwd=tmp_path)
+    assert done.returncode != 0
+    assert message in _one_error_line(done.stderr)
+    assert "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr
 
 
 def test_no_training_is_asked_for_by_do_train_or_a_step_count() -> None:

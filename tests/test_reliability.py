@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FAST, compose_config, in_process, local_data
+from helpers import FAST, compose_config, in_process, launch, local_data
 
 from ftlab.errors import FtlabError
 from ftlab.job.lifecycle import run_job
@@ -215,18 +214,6 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
 
 
 # -- kill, interrupt, resume (real subprocesses) ------------------------------------------
-def _launch(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ftlab.run", *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
 def _wait_for_checkpoint(process: subprocess.Popen, runs: Path, timeout: float = 120) -> Path:
     """The run directory, once a complete checkpoint (trainer_state.json written) exists."""
     deadline = time.monotonic() + timeout
@@ -265,7 +252,7 @@ def test_sigkill_then_resume_auto_matches_an_uninterrupted_run(
     done = in_process("ftlab.run", *args, f"hydra.run.dir={reference_dir}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    killed = _launch(args, tmp_path)
+    killed = launch(args, tmp_path)
     run_dir = _wait_for_checkpoint(killed, tmp_path / "experiments/runs")
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=30)
@@ -309,7 +296,7 @@ def test_sigterm_saves_a_checkpoint_marks_interrupted_and_resumes(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
     args = _overrides(tiny_model_dir, intent_files, *SLOW_ENOUGH_TO_KILL)
-    process = _launch(args, tmp_path)
+    process = launch(args, tmp_path)
     run_dir = _wait_for_checkpoint(process, tmp_path / "experiments/runs")
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
@@ -334,7 +321,7 @@ def test_ctrl_c_saves_the_step_it_arrived_at_and_exits_130(
     step, status interrupted, the resume hint and exit 130; not a KeyboardInterrupt traceback
     that leaves the run marked failed (the resume itself is the SIGTERM test's)."""
     args = _overrides(tiny_model_dir, intent_files, *SLOW_ENOUGH_TO_KILL)
-    process = _launch(args, tmp_path)
+    process = launch(args, tmp_path)
     run_dir = _wait_for_checkpoint(process, tmp_path / "experiments/runs")
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)

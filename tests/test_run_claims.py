@@ -8,12 +8,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import FAST, hold_lock, local_data
+from helpers import FAST, hold_lock, launch, local_data
 
 from ftlab.errors import FtlabError
 from ftlab.job.run_dirs import refuse_to_overwrite
@@ -49,18 +48,6 @@ def test_a_running_status_is_live_only_while_a_process_holds_the_lock(tmp_path: 
     assert run_status(run_dir)["status"] == "interrupted"
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ftlab.run", *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
 def test_two_processes_racing_for_one_directory_one_runs_and_the_other_writes_nothing(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
@@ -79,7 +66,10 @@ def test_two_processes_racing_for_one_directory_one_runs_and_the_other_writes_no
         "trainer.load_best_model_at_end=false",
         f"hydra.run.dir={run_dir}",
     ]
-    processes = {seed: _start([*common, f"trainer.seed={seed}"], tmp_path) for seed in (1, 2)}
+    processes = {
+        seed: launch([*common, f"trainer.seed={seed}"], tmp_path, subprocess.PIPE)
+        for seed in (1, 2)
+    }
     results = {seed: (p.wait(timeout=300), *p.communicate()) for seed, p in processes.items()}
     winners = [seed for seed, (code, _, _) in results.items() if code == 0]
     assert len(winners) == 1, {seed: r[2][-2000:] for seed, r in results.items()}
@@ -102,7 +92,7 @@ def test_sigterm_while_the_data_is_read_ends_the_run_interrupted(
     """Outside training too: reading and tokenizing all of CoNLL-2003 takes seconds, and a
     SIGTERM there ends the run with one line, status `interrupted` and exit 128 + 15."""
     run_dir = tmp_path / "run"
-    process = _start(
+    process = launch(
         [
             *FAST,
             "task=ner",
@@ -111,6 +101,7 @@ def test_sigterm_while_the_data_is_read_ends_the_run_interrupted(
             f"hydra.run.dir={run_dir}",
         ],
         tmp_path,
+        subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
     # the run records its ranks just before it reads the data

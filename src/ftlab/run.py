@@ -12,12 +12,13 @@ import warnings
 import hydra
 from omegaconf import DictConfig
 
+from ftlab.config.compose import check_composition
 from ftlab.config.overrides import normalize_overrides
 from ftlab.config.resolvers import register_resolvers
 from ftlab.entry import quiet_broken_pipe
 from ftlab.errors import one_line_errors
 from ftlab.job.resume import resume_overrides
-from ftlab.job.run_dirs import check_output_dirs, claim_named_run_dir
+from ftlab.job.run_dirs import check_output_dirs, claim_named_run_dir, single_run
 
 register_resolvers()
 # conf/hydra/launcher/submitit_*.yaml are complete presets named like the plugin's configs,
@@ -40,6 +41,8 @@ def main() -> None:
         args = normalize_overrides(sys.argv[1:])
         check_output_dirs(args)  # before Hydra writes its record into a run directory
         sys.argv[1:] = resume_overrides(args)
+        if single_run(sys.argv[1:]):
+            check_composition(sys.argv[1:])  # Hydra's own errors, as one line
         claim_named_run_dir(sys.argv[1:])
     hydra_entry()
 

@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from ftlab.config.overrides import normalize_overrides
 from ftlab.config.resolvers import register_resolvers
+from ftlab.errors import FtlabError
 
 
 def compose_config(
@@ -23,3 +24,28 @@ def compose_config(
             overrides=normalize_overrides(overrides),
             return_hydra_config=hydra_config,
         )
+
+
+def check_composition(args: list[str]) -> None:
+    """A single run's command line composes, and its run directory resolves; else one line.
+    Hydra reports what fails there (an empty group choice, a removed group a path names, an
+    interpolation in hydra.run.dir) over several lines with a trace, after it has started."""
+    overrides = [a for a in args if not a.startswith("-")]
+    # only what Hydra may refuse once started: interpolations, deletions, empty values (the
+    # rest is checked without composing, so an ordinary run composes once)
+    if not any("$" in a or a.startswith("~") or a.endswith("=") for a in overrides):
+        return
+    from hydra.core.utils import setup_globals
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    setup_globals()  # Hydra's own resolvers (now:), as a run has them
+    try:
+        cfg = compose_config(overrides, hydra_config=True)
+        str(cfg.hydra.run.dir)
+    except (HydraException, OmegaConfBaseException) as exc:
+        key = getattr(exc, "full_key", None)
+        reason = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
+        raise FtlabError(
+            (f"{key}: " if key else "") + f"{reason}; fix the override (or the yaml) that sets it"
+        ) from None

@@ -73,6 +73,10 @@ def _check_choice(arg: str) -> None:
     options = group_options(key.split("@")[0])
     if options is None:
         return
+    if not value.strip():
+        raise FtlabError(
+            f"{arg}: a config group needs an option; the {key} options: {', '.join(options)}"
+        )
     if value.strip() == "null":
         raise FtlabError(
             f"{arg}: a config group cannot be set to null; leave it out, or drop it with ~{key}"

@@ -61,8 +61,30 @@ def resolve_interpolations(cfg: DictConfig) -> None:
         ) from None
 
 
+# the top-level keys of a composed config: the groups of conf/config.yaml and its own keys
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "task",
+        "model",
+        "optimizer",
+        "scheduler",
+        "hardware",
+        "trainer",
+        "logger",
+        "peft",
+        "adapt",
+        "distill",
+        "output_root",
+        "resume",
+    }
+)
+
+
 def validate(cfg: DictConfig) -> None:
     """Fail with a one-line error on unknown keys or impossible values, before any loading."""
+    for key in cfg:
+        if key not in TOP_LEVEL_KEYS:
+            raise FtlabError(f"unknown config key '{key}': {did_you_mean(key, TOP_LEVEL_KEYS)}")
     resolve_interpolations(cfg)
     seen: dict[str, str] = {}
     for group in TRAINING_ARGS_GROUPS:

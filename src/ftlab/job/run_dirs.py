@@ -64,6 +64,12 @@ def check_output_dirs(args: list[str]) -> None:
         Path(folder).expanduser().mkdir(parents=True, exist_ok=True)
 
 
+def single_run(args: list[str]) -> bool:
+    """A command line that runs one job (not a sweep, not a print-only flag)."""
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    return not multirun and not any(a.split("=", 1)[0] in _PRINT_ONLY for a in args)
+
+
 def claim_named_run_dir(args: list[str]) -> None:
     """A single run's `hydra.run.dir` (named, or set by resume=) is claimed before Hydra
     writes its record there: of two processes started on one directory, one proceeds and
