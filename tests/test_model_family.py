@@ -165,3 +165,25 @@ def test_raw_text_splits_punctuation_apart_whatever_the_pre_tokenizer() -> None:
     text = "Peter Blackburn met EU officials in Brussels on Monday."
     words = [text[s:e] for s, e in word_spans(text)]
     assert words[-2:] == ["Monday", "."]
+
+
+def test_a_ner_input_may_mix_word_lists_and_raw_text_row_by_row() -> None:
+    from datasets import Dataset
+
+    from ftlab.config.compose import compose_config
+    from ftlab.config.targets import build_task
+
+    task = build_task(compose_config(["task=ner"]).task)
+    rows = Dataset.from_list(
+        [
+            {"tokens": ["EU", "rejects", "German", "call"], "text": None},
+            {"tokens": None, "text": "Peter Blackburn met officials in Brussels on Monday."},
+        ]
+    )
+    inputs = task.prediction_inputs(rows, tokenizer=None)
+    assert inputs["tokens"][0] == ["EU", "rejects", "German", "call"]
+    assert inputs["tokens"][1][-3:] == ["on", "Monday", "."]
+    assert inputs["offsets"][0][1] == [3, 10]  # "rejects" in the words joined by spaces
+    empty = Dataset.from_list([{"tokens": ["EU"], "text": None}, {"tokens": None, "text": None}])
+    with pytest.raises(FtlabError, match="input row 1 has neither a word list in 'tokens'"):
+        task.prediction_inputs(empty, tokenizer=None)
