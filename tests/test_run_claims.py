@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FAST, hold_lock, launch, local_data
+from helpers import FAST, hold_lock, in_process, launch, local_data
 
 from ftlab.errors import FtlabError
 from ftlab.job.run_dirs import refuse_to_overwrite
@@ -118,3 +118,15 @@ def test_sigterm_while_the_data_is_read_ends_the_run_interrupted(
     assert status["checkpoint"] is None  # in training, the signal saves one first
     assert "ftlab: interrupted; continue with" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_sweep_directory_in_use_is_refused_before_hydra_writes_there(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    with hold_lock(sweep_dir):
+        done = in_process(
+            "ftlab.run", "-m", "trainer.seed=1,2", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path
+        )
+    assert done.returncode != 0
+    assert f"{sweep_dir} is in use by another ftlab process" in done.stderr
+    assert sorted(p.name for p in sweep_dir.iterdir()) == [".ftlab.lock"]  # nothing written

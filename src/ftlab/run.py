@@ -19,6 +19,7 @@ from ftlab.entry import quiet_broken_pipe
 from ftlab.errors import one_line_errors
 from ftlab.job.resume import resume_overrides
 from ftlab.job.run_dirs import check_output_dirs, claim_named_run_dir, single_run
+from ftlab.run_lock import release
 
 register_resolvers()
 # conf/hydra/launcher/submitit_*.yaml are complete presets named like the plugin's configs,
@@ -43,8 +44,12 @@ def main() -> None:
         sys.argv[1:] = resume_overrides(args)
         if single_run(sys.argv[1:]):
             check_composition(sys.argv[1:])  # Hydra's own errors, as one line
-        claim_named_run_dir(sys.argv[1:])
-    hydra_entry()
+        claimed = claim_named_run_dir(sys.argv[1:])
+    try:
+        hydra_entry()
+    finally:
+        if claimed is not None:  # a process that goes on (a notebook, a test) frees it
+            release(claimed)
 
 
 if __name__ == "__main__":

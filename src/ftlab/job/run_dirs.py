@@ -70,17 +70,22 @@ def single_run(args: list[str]) -> bool:
     return not multirun and not any(a.split("=", 1)[0] in _PRINT_ONLY for a in args)
 
 
-def claim_named_run_dir(args: list[str]) -> None:
-    """A single run's `hydra.run.dir` (named, or set by resume=) is claimed before Hydra
-    writes its record there: of two processes started on one directory, one proceeds and
-    the other stops here with one line. Machines 1.. of a multi-machine run share machine
-    0's directory and claim nothing; a sweep's jobs claim their own directories."""
+def claim_named_run_dir(args: list[str]) -> Path | None:
+    """A named run directory (`hydra.run.dir`, or one resume= sets), or a sweep's named
+    `hydra.sweep.dir`, is claimed before Hydra writes its record there: of two processes
+    started on one directory, one proceeds and the other stops here with one line. (Each
+    of a sweep's jobs claims its own directory as it starts.) Machines 1.. of a
+    multi-machine run share machine 0's directory and claim nothing. Returns what it
+    claimed."""
     if any(a.split("=", 1)[0] in _PRINT_ONLY for a in args):
-        return
+        return None
     values = _values(args)
-    named = values.get("hydra.run.dir")
     multirun = any(a in ("-m", "--multirun") for a in args)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    named = values.get(key)
     secondary = values.get("hardware.machine_rank", "0") not in ("0", "null")
-    if named and "${" not in named and not multirun and not secondary:
-        with boundary(f"cannot create {named}", "choose another hydra.run.dir"):
-            claim(Path(named))
+    if not named or "${" in named or secondary:
+        return None
+    with boundary(f"cannot create {named}", f"choose another {key}"):
+        claim(Path(named))
+    return Path(named)
