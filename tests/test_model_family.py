@@ -187,3 +187,45 @@ def test_a_ner_input_may_mix_word_lists_and_raw_text_row_by_row() -> None:
     empty = Dataset.from_list([{"tokens": ["EU"], "text": None}, {"tokens": None, "text": None}])
     with pytest.raises(FtlabError, match="input row 1 has neither a word list in 'tokens'"):
         task.prediction_inputs(empty, tokenizer=None)
+
+
+def test_deberta_v3_shipped_as_a_sentencepiece_model_only_loads_fast(
+    tiny_family: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """microsoft/deberta-v3-base ships spm.model and no tokenizer.json: transformers converts
+    it (sentencepiece and protobuf, ftlab's dependencies), and words encode as running text."""
+    import shutil
+
+    import sentencepiece
+    from families import english_texts
+
+    from ftlab.config.compose import compose_config
+    from ftlab.training.models import load_tokenizer
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(english_texts()[:1500]), encoding="utf-8")
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(tmp_path / "spm"),
+        vocab_size=400,
+        pad_id=0,
+        bos_id=1,
+        eos_id=2,
+        unk_id=3,
+        pad_piece="[PAD]",
+        bos_piece="[CLS]",
+        eos_piece="[SEP]",
+        unk_piece="[UNK]",
+        user_defined_symbols=["[MASK]"],
+        minloglevel=2,
+    )
+    directory = tmp_path / "deberta"
+    shutil.copytree(tiny_family("deberta-v3"), directory)
+    (directory / "tokenizer.json").unlink()
+    shutil.copy(tmp_path / "spm.model", directory / "spm.model")
+    model = compose_config([f"model.name_or_path={directory}"]).model
+    tokenizer = load_tokenizer(str(directory), model)  # fast, or ftlab would refuse it
+    running = _pieces(tokenizer, tokenizer(" " + " ".join(WORDS), add_special_tokens=False))
+    ours = family.encode_words(tokenizer, [WORDS], add_special_tokens=False)
+    assert _pieces(tokenizer, {"input_ids": ours["input_ids"][0]}) == running
+    assert "[UNK]" not in running
