@@ -378,18 +378,26 @@ def test_values_of_the_wrong_type_are_one_line(args: list, message: str) -> None
 
 
 @pytest.mark.parametrize(
-    ("arg", "message"),
+    ("command", "arg", "message"),
     [
-        ("hydra.run.dir=out/${nope}", "hydra.run.dir: Interpolation key 'nope' not found; fix"),
-        ("~model", "hydra.run.dir: Interpolation key 'model.name' not found"),
-        ("+foo=1", "unknown config key 'foo': valid keys: adapt, distill, hardware"),
+        ("ftlab.run", "hydra.run.dir=out/${nope}", "hydra.run.dir: Interpolation key 'nope'"),
+        ("ftlab.run", "~model", "hydra.run.dir: Interpolation key 'model.name' not found"),
+        ("ftlab.run", "+foo=1", "unknown config key 'foo': valid keys: adapt, distill, hardware"),
+        ("ftlab.predict", "run=${nope}", "run: Interpolation key 'nope' not found; fix"),
+        ("ftlab.export", "run=[a,b", "override 'run=[a,b' cannot be parsed"),
     ],
-    ids=["run-dir-interpolation", "removed-group", "unknown-top-level-key"],
+    ids=[
+        "run-dir-interpolation",
+        "removed-group",
+        "unknown-top-level-key",
+        "predict-interpolation",
+        "export-grammar",
+    ],
 )
 def test_what_hydra_would_refuse_once_started_is_one_line(
-    arg: str, message: str, tmp_path: Path
+    command: str, arg: str, message: str, tmp_path: Path
 ) -> None:
-    done = in_process("ftlab.run", arg, "trainer.max_steps=1", cwd=tmp_path)
+    done = in_process(command, arg, cwd=tmp_path)
     assert done.returncode != 0
     assert message in _one_error_line(done.stderr)
     assert "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr

@@ -11,6 +11,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from ftlab.config.compose import check_composition
 from ftlab.config.overrides import check_entry_keys
 from ftlab.errors import one_line_errors
 
@@ -33,6 +34,7 @@ def hydra_command(config_name: str, command: Callable[[DictConfig], Any]) -> Cal
         quiet_broken_pipe()
         with one_line_errors(exit_code=2):  # a misspelt key: a usage error, like Hydra's
             check_entry_keys(sys.argv[1:], config_name)
+            check_composition(sys.argv[1:], config_name)  # Hydra's own errors, as one line
         hydra_entry()
 
     return main

@@ -26,10 +26,10 @@ def compose_config(
         )
 
 
-def check_composition(args: list[str]) -> None:
-    """A single run's command line composes, and its run directory resolves; else one line.
-    Hydra reports what fails there (an empty group choice, a removed group a path names, an
-    interpolation in hydra.run.dir) over several lines with a trace, after it has started."""
+def check_composition(args: list[str], config_name: str = "config") -> None:
+    """A single command's overrides compose and resolve (its `hydra.run.dir` included);
+    else one line. Hydra reports what fails there (an interpolation, a removed group a path
+    names, an empty value) over several lines with a trace, after it has started."""
     overrides = [a for a in args if not a.startswith("-")]
     # only what Hydra may refuse once started: interpolations, deletions, empty values (the
     # rest is checked without composing, so an ordinary run composes once)
@@ -37,12 +37,17 @@ def check_composition(args: list[str]) -> None:
         return
     from hydra.core.utils import setup_globals
     from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
     setup_globals()  # Hydra's own resolvers (now:), as a run has them
     try:
-        cfg = compose_config(overrides, hydra_config=True)
+        cfg = compose_config(overrides, hydra_config=True, config_name=config_name)
         str(cfg.hydra.run.dir)
+        job = cfg.copy()
+        with open_dict(job):
+            del job["hydra"]  # its other keys resolve only inside a run (${hydra:...})
+        OmegaConf.to_container(job, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         key = getattr(exc, "full_key", None)
         reason = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__

@@ -32,12 +32,12 @@ def normalize_overrides(args: list[str]) -> list[str]:
     """Return `args` with known-group overrides checked and turned into `++` overrides, and
     config-group choices (`task=intent`) checked against the options conf/ has."""
     for arg in args:
-        _check_grammar(arg)
+        check_grammar(arg)
         _check_choice(arg)
     return [_normalize(arg) for arg in args]
 
 
-def _check_grammar(arg: str) -> None:
+def check_grammar(arg: str) -> None:
     """An override Hydra's grammar can parse (`key=value`, sweeps, interpolations), else
     one line naming it, not Hydra's parser trace."""
     if arg.startswith("-") or "=" not in arg:
@@ -116,6 +116,7 @@ def check_entry_keys(args: list[str], config_name: str) -> None:
     (Hydra would only say that the key is not in the struct)."""
     valid = entry_keys(config_name)
     for arg in args:
+        check_grammar(arg)
         key, sep, _ = arg.partition("=")
         if not sep or arg.startswith("-") or key.startswith(("hydra.", "+", "~")):
             continue
