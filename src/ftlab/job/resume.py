@@ -89,17 +89,20 @@ def _named_unfinished(args: list[str]) -> Path | None:
     if not named or "${" in named[-1]:
         return None
     run_dir = Path(named[-1]).expanduser()
-    if run_status(run_dir) is None:
+    record = run_status(run_dir)
+    if record is None:
         return None
     wanted = _comparable(redacted_container(compose_config(_task_overrides(args))))
-    if not _unfinished_run(run_dir, wanted):
-        state = (run_status(run_dir) or {}).get("status")
-        raise FtlabError(
-            f"resume=auto: {run_dir} (hydra.run.dir) holds a {state} run"
-            + (" of another config" if state not in ("completed", "running") else "")
-            + "; name another hydra.run.dir, or resume= that run with its own config"
-        )
-    return run_dir
+    if _unfinished_run(run_dir, wanted):
+        return run_dir
+    why = {
+        "completed": "a completed run; name another hydra.run.dir",
+        "running": "a live run; wait for it to end, or name another hydra.run.dir",
+    }.get(
+        str(record.get("status")),
+        f"an unfinished run of another config; resume={run_dir} continues it with its own config",
+    )
+    raise FtlabError(f"resume=auto: {run_dir} (hydra.run.dir) holds {why}")
 
 
 def _task_overrides(args: list[str]) -> list[str]:

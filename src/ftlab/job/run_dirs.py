@@ -35,6 +35,14 @@ def refuse_to_overwrite(run_dir: Path) -> None:
         )
 
 
+def _prints_only(args: list[str]) -> bool:
+    return any(a.split("=", 1)[0] in _PRINT_ONLY for a in args)
+
+
+def _multirun(args: list[str]) -> bool:
+    return any(a in ("-m", "--multirun") for a in args)
+
+
 def _values(args: list[str]) -> dict[str, str]:
     pairs = (a.lstrip("+").split("=", 1) for a in args if "=" in a and not a.startswith("-"))
     return {key: value for key, value in pairs}
@@ -42,10 +50,10 @@ def _values(args: list[str]) -> dict[str, str]:
 
 def check_output_dirs(args: list[str]) -> None:
     """The command line's run, sweep and output folders, before Hydra writes into them."""
-    if any(a.split("=", 1)[0] in _PRINT_ONLY for a in args):
+    if _prints_only(args):
         return
     values = _values(args)
-    multirun = any(a in ("-m", "--multirun") for a in args)
+    multirun = _multirun(args)
     named = values.get("hydra.sweep.dir" if multirun else "hydra.run.dir")
     if named and "${" in named:
         named = None  # an interpolation: Hydra's to resolve
@@ -66,8 +74,7 @@ def check_output_dirs(args: list[str]) -> None:
 
 def single_run(args: list[str]) -> bool:
     """A command line that runs one job (not a sweep, not a print-only flag)."""
-    multirun = any(a in ("-m", "--multirun") for a in args)
-    return not multirun and not any(a.split("=", 1)[0] in _PRINT_ONLY for a in args)
+    return not _multirun(args) and not _prints_only(args)
 
 
 def claim_named_run_dir(args: list[str]) -> Path | None:
@@ -77,11 +84,10 @@ def claim_named_run_dir(args: list[str]) -> Path | None:
     of a sweep's jobs claims its own directory as it starts.) Machines 1.. of a
     multi-machine run share machine 0's directory and claim nothing. Returns what it
     claimed."""
-    if any(a.split("=", 1)[0] in _PRINT_ONLY for a in args):
+    if _prints_only(args):
         return None
     values = _values(args)
-    multirun = any(a in ("-m", "--multirun") for a in args)
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    key = "hydra.sweep.dir" if _multirun(args) else "hydra.run.dir"
     named = values.get(key)
     secondary = values.get("hardware.machine_rank", "0") not in ("0", "null")
     if not named or "${" in named or secondary:
