@@ -4,6 +4,7 @@ process is gone reads as interrupted; SIGTERM outside training ends a run as ins
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -130,3 +131,24 @@ def test_a_sweep_directory_in_use_is_refused_before_hydra_writes_there(tmp_path:
     assert done.returncode != 0
     assert f"{sweep_dir} is in use by another ftlab process" in done.stderr
     assert sorted(p.name for p in sweep_dir.iterdir()) == [".ftlab.lock"]  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("state", "held", "why"),
+    [
+        ("completed", False, "holds a completed run; name another hydra.run.dir"),
+        ("running", True, "holds a live run; wait for it to end"),
+        ("running", False, "holds an unfinished run of another config; resume="),
+    ],
+)
+def test_resume_auto_says_why_a_named_directory_cannot_be_continued(
+    state: str, held: bool, why: str, tmp_path: Path
+) -> None:
+    from ftlab.job.resume import resume_overrides
+
+    run_dir = tmp_path / "run"
+    _status(run_dir, state)
+    (run_dir / "config.yaml").write_text("task: {name: other}\n")  # not these overrides
+    holder = hold_lock(run_dir) if held else contextlib.nullcontext()
+    with holder, pytest.raises(FtlabError, match=why):
+        resume_overrides([f"hydra.run.dir={run_dir}", "resume=auto"])
