@@ -124,8 +124,9 @@ def encode_words(tokenizer: Any, sentences: list[list[str]], **kwargs: Any) -> A
 def new_modules(model: Any, missing_keys: Iterable[str]) -> list[str]:
     """The top-level modules outside the pretrained body that start from scratch (weights
     missing from the checkpoint): the head (`classifier`, `score`), and whatever else a
-    family's head adds (DeBERTa's `pooler`, T5's `classification_head`, ModernBERT's
-    `head`). They must train, and be saved beside an adapter."""
+    family's head adds (DeBERTa's `pooler`, T5's `classification_head`; ModernBERT's `head`
+    where the checkpoint has no masked-LM head). They must train, and be saved beside an
+    adapter."""
     body = getattr(model, "base_model_prefix", "")
     return sorted({key.split(".")[0] for key in missing_keys} - {body, ""})
 
@@ -133,14 +134,9 @@ def new_modules(model: Any, missing_keys: Iterable[str]) -> list[str]:
 def _linear_names(module: Any) -> set[str]:
     """The last names of the linear layers in `module` (GPT-2's Conv1D counts)."""
     import torch
+    from transformers.pytorch_utils import Conv1D
 
-    kinds: tuple[type, ...] = (torch.nn.Linear,)
-    try:
-        from transformers.pytorch_utils import Conv1D
-
-        kinds += (Conv1D,)
-    except ImportError:  # pragma: no cover - moved in some transformers version
-        pass
+    kinds = (torch.nn.Linear, Conv1D)
     return {name.rsplit(".", 1)[-1] for name, m in module.named_modules() if isinstance(m, kinds)}
 
 
