@@ -223,3 +223,11 @@ def test_every_preset_builds_training_arguments(group: str, option: str, tmp_pat
     assert args.output_dir == str(tmp_path)
     if group == "scheduler":  # the preset's value reached the Trainer
         assert str(args.lr_scheduler_type.value) == cfg.scheduler.lr_scheduler_type
+
+
+def test_the_top_level_keys_ftlab_accepts_are_those_the_config_composes() -> None:
+    """validate.TOP_LEVEL_KEYS is written out; it must follow conf/config.yaml."""
+    from ftlab.config.compose import compose_config
+    from ftlab.config.validate import TOP_LEVEL_KEYS
+
+    assert set(compose_config([]).keys()) == TOP_LEVEL_KEYS

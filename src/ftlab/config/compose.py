@@ -49,8 +49,15 @@ def check_composition(args: list[str], config_name: str = "config") -> None:
             del job["hydra"]  # its other keys resolve only inside a run (${hydra:...})
         OmegaConf.to_container(job, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        key = getattr(exc, "full_key", None)
-        reason = " ".join(str(exc).split("\n")[0].split()) or type(exc).__name__
-        raise FtlabError(
-            (f"{key}: " if key else "") + f"{reason}; fix the override (or the yaml) that sets it"
-        ) from None
+        raise config_error(exc) from None
+
+
+def config_error(exc: Exception) -> FtlabError:
+    """Hydra's or OmegaConf's report (several lines, a trace) as one line: the key where
+    OmegaConf names one, and the first line of what it found wrong."""
+    key = getattr(exc, "full_key", None)
+    message = getattr(exc, "msg", None) or str(exc)
+    reason = " ".join(message.split("\n")[0].split()) or type(exc).__name__
+    return FtlabError(
+        (f"{key}: " if key else "") + f"{reason}; fix the override (or the yaml) that sets it"
+    )

@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ftlab.config.adapt import check_adapt
+from ftlab.config.compose import config_error
 from ftlab.config.fields import FTLAB_KEYS, TRAINING_ARGS_GROUPS, check_choice, check_key
 from ftlab.config.secrets import SECRET_ENV_VARS, is_secret_key
 from ftlab.config.targets import task_class, task_fields
@@ -54,11 +55,7 @@ def resolve_interpolations(cfg: DictConfig) -> None:
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None) or "the config"
-        reason = (getattr(exc, "msg", None) or str(exc)).splitlines()[0]
-        raise FtlabError(
-            f"{key}: {reason}; fix the interpolation in the override or yaml that sets it"
-        ) from None
+        raise config_error(exc) from None
 
 
 # the top-level keys of a composed config: the groups of conf/config.yaml and its own keys
