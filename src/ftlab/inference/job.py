@@ -43,6 +43,9 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
     with boundary("loading the run's model", "check that the run completed and model/ is whole"):
         runs = [load_run(path) for path in paths]
     check_same_labels(runs)
+    if cfg.get("corpus") is not None:
+        for run in runs:
+            run.task.use_corpus(str(cfg.corpus))
     task = runs[0].task
     _check_output(str(cfg.output), task)
     if cfg.evaluate:

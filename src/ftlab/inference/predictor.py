@@ -17,6 +17,8 @@ from ftlab.inference.runs import Run
 from ftlab.tasks.chunks import MAPPING
 from ftlab.tasks.outputs import first_output
 
+CACHE_DIR = "prediction-cache"  # in the run directory: what a kind computes once (a corpus)
+
 
 @dataclass
 class Batching:
@@ -29,6 +31,11 @@ class Batching:
 
 def run_outputs(run: Run, inputs: Dataset, batching: Batching) -> list[np.ndarray]:
     """The run's outputs (probabilities, scores ...) for each input row."""
+    own = run.task.model_outputs(
+        run.model, inputs, batching.batch_size, batching.progress, run.path / CACHE_DIR
+    )
+    if own is not None:
+        return own
     encoded = run.task.encode(run.tokenizer, inputs)
     logits = model_logits(run, features_only(encoded), batching)
     return run.task.example_outputs(logits, encoded, inputs, run.tokenizer)

@@ -10,11 +10,16 @@ Scores = Mapping[str, float | int | None]
 def metrics_table(rows: Mapping[str, Scores], first_header: str, columns: list[str]) -> str:
     """`rows` maps a row name to its scores by column; a missing or non-number cell is '-'."""
     width = max([14, len(first_header), *(len(name) for name in rows)]) + 2
-    lines = [f"{first_header:<{width}}" + "".join(f"{c:>12}" for c in columns)]
+    # a column as wide as its name (a space apart), at least 12
+    widths = [max(12, len(column) + 1) for column in columns]
+    lines = [f"{first_header:<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths))]
     for name, scores in rows.items():
         cells = (scores.get(column) for column in columns)
         lines.append(
             f"{name:<{width}}"
-            + "".join(f"{c:>12.4f}" if isinstance(c, (int, float)) else f"{'-':>12}" for c in cells)
+            + "".join(
+                f"{c:>{w}.4f}" if isinstance(c, (int, float)) else f"{'-':>{w}}"
+                for c, w in zip(cells, widths)
+            )
         )
     return "\n".join(lines)

@@ -13,9 +13,14 @@ from ftlab.errors import FtlabError
 
 
 def body(model: Any) -> Any:
-    """The pretrained model without its task head (`base_model`), peft unwrapped."""
+    """The pretrained model without its task head (`base_model`), peft unwrapped; in a
+    model of another library (a sentence-transformers encoder), its transformers model's."""
+    from transformers import PreTrainedModel
+
     if hasattr(model, "get_base_model"):  # a peft.PeftModel
         model = model.get_base_model()
+    if not isinstance(model, PreTrainedModel):
+        model = next(m for m in model.modules() if isinstance(m, PreTrainedModel))
     return model.base_model
 
 

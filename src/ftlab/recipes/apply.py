@@ -8,6 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ftlab.errors import FtlabError
 from ftlab.recipes import adapters, distill
 from ftlab.recipes.adversarial import FGM
 from ftlab.recipes.body import count_parameters
@@ -60,6 +61,23 @@ def trainer_options(cfg: DictConfig, model: Any, task: Any) -> dict[str, Any]:
     if cfg.trainer.get("adversarial") == "fgm":
         options["fgm"] = FGM(model, float(cfg.trainer.adversarial_epsilon))
     return options
+
+
+def check_library_trainer(cfg: DictConfig, trainer_class: type) -> None:
+    """Layer-wise learning rates, FGM and distillation live in ftlab's Trainer: a kind
+    trained by another library's Trainer refuses them instead of ignoring them."""
+    asked = {
+        "optimizer.layerwise_lr_decay": cfg.optimizer.get("layerwise_lr_decay"),
+        "optimizer.head_learning_rate": cfg.optimizer.get("head_learning_rate"),
+        "trainer.adversarial": cfg.trainer.get("adversarial"),
+        "distill.teacher": distill.teacher_path(cfg),
+    }
+    for key, value in asked.items():
+        if value:
+            raise FtlabError(
+                f"{key} is a recipe of ftlab's Trainer; this task kind trains with "
+                f"{trainer_class.__name__}, which does not apply it: remove {key}"
+            )
 
 
 def save_models(cfg: DictConfig, trainer: Any, tokenizer: Any, run_dir: Path) -> None:

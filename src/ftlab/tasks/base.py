@@ -191,6 +191,22 @@ class Task(ABC):
         changes the inputs (an MLM collator masks them)."""
         return self.data_collator(tokenizer)
 
+    # -- the Trainer -----------------------------------------------------------------------
+    def arguments_class(self) -> tuple[type, dict[str, Any]]:
+        """The `TrainingArguments` class of the kind's Trainer, and the fields the kind sets
+        on it (beyond the config's)."""
+        from transformers import TrainingArguments
+
+        return TrainingArguments, {}
+
+    def trainer_setup(
+        self, model: Any, raw: DatasetDict, tokenizer: Any
+    ) -> tuple[type, dict[str, Any]] | None:
+        """A kind trained by another library's `Trainer` subclass returns that class and the
+        keyword arguments it adds (a loss, an evaluator); None: ftlab's own Trainer, which
+        scores with `compute_metrics` and applies the recipes."""
+        return None
+
     # -- training and scoring ------------------------------------------------------------
     def loss_function(self, train: Dataset) -> Callable[..., Any] | None:
         """A loss for the Trainer's `compute_loss_func`; None: the model's own."""
@@ -252,6 +268,20 @@ class Task(ABC):
     @abstractmethod
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         """Input rows checked and put into the columns `encode` reads."""
+
+    def use_corpus(self, path: str) -> None:
+        """ftlab.predict's `corpus=`: what a kind that ranks texts ranks."""
+        raise FtlabError(
+            f"corpus={path}: {type(self).__name__} runs rank no corpus; drop corpus="
+        )
+
+    def model_outputs(
+        self, model: Any, inputs: Dataset, batch_size: int, progress: bool, cache_dir: Path
+    ) -> list[np.ndarray] | None:
+        """A kind whose model computes its outputs itself (a sentence encoder's similarities
+        to a corpus, `cache_dir` to keep what it may reuse) returns one array per input row;
+        None: the Trainer predicts over `encode(inputs)` and `example_outputs` reads it."""
+        return None
 
     @abstractmethod
     def example_outputs(

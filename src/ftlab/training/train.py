@@ -148,7 +148,7 @@ def train(
     source = model_source(cfg, run_dir)  # fails fast offline, before any loading
     check_tracker_packages(cfg)
 
-    from transformers import TrainingArguments, set_seed
+    from transformers import set_seed
 
     from ftlab.recipes import adapters, apply, distill
     from ftlab.recipes.trainer import RecipeTrainer
@@ -166,7 +166,8 @@ def train(
         "TrainingArguments rejected the config",
         "fix the trainer / optimizer / scheduler / hardware keys it names",
     ):
-        args = TrainingArguments(**training_arguments_kwargs(cfg, run_dir))
+        arguments, kind_fields = task.arguments_class()
+        args = arguments(**training_arguments_kwargs(cfg, run_dir), **kind_fields)
     record_rank(cfg, args, run_dir)
     timings = Timings()  # what came before the data is start-up
     # rank 0 (of each machine) fills the tokenization cache; the other ranks then read it
@@ -218,16 +219,24 @@ def train(
     # started before the Trainer, so its W&B / MLflow callbacks log into them (tracking.py)
     with tracked_run(cfg, run_dir, main_process=args.process_index == 0) as trackers:
         with boundary("setting up the Trainer"):
-            trainer = RecipeTrainer(
+            own = task.trainer_setup(model, raw, tokenizer)
+            if own is None:  # ftlab's Trainer: the task's metrics and loss, the recipes
+                trainer_class, options = RecipeTrainer, {
+                    "compute_metrics": task.compute_metrics,
+                    "preprocess_logits_for_metrics": task.reduce_logits,
+                    "compute_loss_func": task.loss_function(splits["train"]),
+                    **apply.trainer_options(cfg, model, task),
+                }
+            else:  # the kind's library's Trainer: its loss and evaluator
+                trainer_class, options = own
+                apply.check_library_trainer(cfg, trainer_class)
+            trainer = trainer_class(
                 model=model,
                 args=args,
                 train_dataset=splits["train"],
                 eval_dataset=splits["validation"],
                 processing_class=tokenizer,
                 data_collator=collator,
-                compute_metrics=task.compute_metrics,
-                preprocess_logits_for_metrics=task.reduce_logits,
-                compute_loss_func=task.loss_function(splits["train"]),
                 callbacks=[
                     *_early_stopping(cfg),
                     *adapters.callbacks(model, cfg.get("peft")),
@@ -235,7 +244,7 @@ def train(
                     on_signal,
                     timings.loop,
                 ],
-                **apply.trainer_options(cfg, model, task),
+                **options,
             )
         log.info(
             "train %d / validation %d / test %d examples, %d outputs; data ready in %.1fs",

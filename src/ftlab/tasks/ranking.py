@@ -1,0 +1,173 @@
+"""Retrieval metrics of a sentence encoder, computed by sentence-transformers' evaluators.
+
+A split of (query, answer) rows becomes an information-retrieval problem: each distinct
+query against a corpus (the split's distinct answers, or a corpus file's texts), the
+query's own answers relevant. `InformationRetrievalEvaluator` ranks the whole corpus (MRR,
+nDCG, recall, MAP); `RerankingEvaluator` ranks each query's answer among `distractors`
+random other answers, the usual evaluation of response selection ("1 in 10": its MRR@1 is
+the share of queries whose answer comes first). Here they are only wired to the rows and
+their metric names made ftlab's (`mrr_at_10`: "@" is no name MLflow or Hydra accepts).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sentence_transformers.base.evaluation import BaseEvaluator
+from sentence_transformers.sentence_transformer.evaluation import (
+    InformationRetrievalEvaluator,
+    RerankingEvaluator,
+)
+
+# the evaluators' names (`cosine_mrr@10`, `1in10_mrr@1` ...) -> ftlab's metric names
+IR_METRICS = {
+    "mrr@10": "mrr_at_10",
+    "ndcg@10": "ndcg_at_10",
+    "recall@1": "recall_at_1",
+    "recall@5": "recall_at_5",
+    "recall@10": "recall_at_10",
+    "map@100": "map_at_100",
+}
+# the answer ranked first among it and n - 1 random others (n = distractors + 1)
+ONE_IN_N = "recall_at_1_of_n"
+METRICS = frozenset({*IR_METRICS.values(), ONE_IN_N})
+
+
+@dataclass
+class RankingProblem:
+    """Queries, a corpus, and which corpus ids answer which query (ids are positions)."""
+
+    queries: list[str]
+    corpus: list[str]
+    relevant: list[set[int]]
+
+    @classmethod
+    def of_pairs(
+        cls, queries: Sequence[str], answers: Sequence[str], corpus: Sequence[str] | None = None
+    ) -> RankingProblem:
+        """Each distinct query once, with every answer it has in the rows; the corpus is
+        `corpus` (answers must be in it) or the rows' distinct answers, in first-seen order."""
+        texts = list(dict.fromkeys(corpus if corpus is not None else answers))
+        position = {text: i for i, text in enumerate(texts)}
+        relevant: dict[str, set[int]] = {}
+        for query, answer in zip(queries, answers, strict=True):
+            if answer in position:
+                relevant.setdefault(query, set()).add(position[answer])
+        return cls(list(relevant), texts, list(relevant.values()))
+
+    def ir_evaluator(self, name: str, batch_size: int) -> KeepingRankings:
+        return KeepingRankings(
+            queries={str(i): q for i, q in enumerate(self.queries)},
+            corpus={str(i): text for i, text in enumerate(self.corpus)},
+            relevant_docs={str(i): {str(c) for c in cs} for i, cs in enumerate(self.relevant)},
+            mrr_at_k=[10],
+            ndcg_at_k=[10],
+            accuracy_at_k=[1],
+            precision_recall_at_k=[1, 5, 10],
+            map_at_k=[100],
+            batch_size=batch_size,
+            name=name,
+            write_csv=False,
+        )
+
+    def scores(self, hits: list[list[dict]]) -> dict[str, float]:
+        """The metrics of ranked hits per query ([{corpus_id, score}], in `queries`'
+        order), by the IR evaluator's own arithmetic."""
+        values = self.ir_evaluator("scores", batch_size=1).compute_metrics(hits)
+        return _ours(
+            {
+                f"cosine_{name.replace('@k', f'@{k}')}": value
+                for name, by_k in values.items()
+                for k, value in by_k.items()
+            }
+        )
+
+    def one_in_n_evaluator(self, distractors: int, seed: int, batch_size: int) -> Any:
+        """Each query's first answer among `distractors` answers of other queries, drawn
+        with `seed` (the same draw on every evaluation)."""
+        draw = random.Random(seed)
+        samples = []
+        for query, answers in zip(self.queries, self.relevant, strict=True):
+            others = draw.sample(range(len(self.corpus)), distractors + len(answers))
+            negatives = [self.corpus[i] for i in others if i not in answers][:distractors]
+            positive = self.corpus[min(answers)]
+            samples.append({"query": query, "positive": [positive], "negative": negatives})
+        return RerankingEvaluator(
+            samples, at_k=1, name="one_in_n", write_csv=False, batch_size=batch_size
+        )
+
+
+def hits_of_scores(scores: Sequence[Any], top_k: int) -> list[list[dict]]:
+    """Each row of corpus scores as the IR evaluator's ranked hits."""
+    hits = []
+    for row in scores:
+        top = sorted(range(len(row)), key=lambda i: -float(row[i]))[:top_k]
+        hits.append([{"corpus_id": str(i), "score": float(row[i])} for i in top])
+    return hits
+
+
+def _ours(metrics: dict[str, float]) -> dict[str, float]:
+    """The evaluators' metric names as ftlab's."""
+    renamed = {}
+    for key, value in metrics.items():
+        if key.endswith("one_in_n_mrr@1"):
+            renamed[ONE_IN_N] = float(value)
+            continue
+        for theirs, ours in IR_METRICS.items():
+            if key.endswith(f"cosine_{theirs}") or key.endswith(f"dot_{theirs}"):
+                renamed[ours] = float(value)
+    return renamed
+
+
+class KeepingRankings(InformationRetrievalEvaluator):
+    """The IR evaluator that also keeps the top hits of its last run per query."""
+
+    rankings: list[list[dict]]
+
+    def compute_metrics(self, queries_result_list: list[object]) -> Any:
+        self.rankings = queries_result_list  # [{"corpus_id", "score"}] per query
+        return super().compute_metrics(queries_result_list)
+
+
+class SplitRanking(BaseEvaluator):
+    """The evaluator the Trainer calls: it scores the split the task says (validation in
+    training, then test) and keeps that split's last rankings for the predictions file."""
+
+    def __init__(
+        self,
+        problems: dict[str, RankingProblem],
+        distractors: int,
+        seed: int,
+        main_metric: str,
+        batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        self.problems, self.distractors, self.seed = problems, distractors, seed
+        self.batch_size = batch_size
+        self.split = "validation"
+        self.primary_metric = main_metric
+        self.greater_is_better = True
+        self._evaluators: dict[str, tuple[KeepingRankings, Any]] = {}
+
+    def evaluators(self, split: str) -> tuple[KeepingRankings, Any]:
+        if split not in self._evaluators:
+            problem = self.problems[split]
+            one_in_n = None
+            if self.distractors and len(problem.corpus) > self.distractors:
+                one_in_n = problem.one_in_n_evaluator(self.distractors, self.seed, self.batch_size)
+            self._evaluators[split] = (problem.ir_evaluator(split, self.batch_size), one_in_n)
+        return self._evaluators[split]
+
+    def __call__(self, model: Any, output_path: str | None = None, **_: Any) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        for evaluator in self.evaluators(self.split):
+            if evaluator is not None:
+                metrics.update(evaluator(model))
+        return _ours(metrics)
+
+    def rankings(self) -> list[list[dict]]:
+        """The last run's top hits per query of the current split: [{corpus_id, score}]."""
+        return self.evaluators(self.split)[0].rankings
