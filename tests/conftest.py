@@ -38,6 +38,7 @@ LONGEST_FILES = (
     "test_train.py",
     "test_families_build.py",
     "test_crf.py",
+    "test_retrieval.py",
     "test_chunks.py",
     "test_regression.py",
     "test_ner_document_context.py",

@@ -271,9 +271,7 @@ class Task(ABC):
 
     def use_corpus(self, path: str) -> None:
         """ftlab.predict's `corpus=`: what a kind that ranks texts ranks."""
-        raise FtlabError(
-            f"corpus={path}: {type(self).__name__} runs rank no corpus; drop corpus="
-        )
+        raise FtlabError(f"corpus={path}: {type(self).__name__} runs rank no corpus; drop corpus=")
 
     def model_outputs(
         self, model: Any, inputs: Dataset, batch_size: int, progress: bool, cache_dir: Path

@@ -188,9 +188,7 @@ class RetrievalTask(Task):
         """The text columns in the order the loss reads them (query, answer, negatives; or
         the pair and its score as `label`); the collator tokenizes them batch by batch."""
         keep = self.text_columns + ([self.score_column] if self.score_column else [])
-        ordered = DatasetDict(
-            {name: split.select_columns(keep) for name, split in splits.items()}
-        )
+        ordered = DatasetDict({name: split.select_columns(keep) for name, split in splits.items()})
         if self.score_column:
             ordered = ordered.rename_column(self.score_column, "label")
         record = {
@@ -317,9 +315,7 @@ class RetrievalTask(Task):
         self.corpus, self._inputs = corpus, inputs
         encoding = {"batch_size": batch_size, "show_progress_bar": progress}
         embeddings = _cached_embeddings(model, corpus, encoding, cache_dir)
-        queries = model.encode(
-            list(inputs[self.query_column]), convert_to_tensor=True, **encoding
-        )
+        queries = model.encode(list(inputs[self.query_column]), convert_to_tensor=True, **encoding)
         scores = model.similarity(queries, embeddings).cpu().numpy()
         return list(scores)
 
@@ -338,8 +334,7 @@ class RetrievalTask(Task):
                 {
                     self.query_column: row[self.query_column],
                     "top": [
-                        {"text": self.corpus[i], "score": round(float(scores[i]), 5)}
-                        for i in top
+                        {"text": self.corpus[i], "score": round(float(scores[i]), 5)} for i in top
                     ],
                 }
             )

@@ -221,12 +221,15 @@ def train(
         with boundary("setting up the Trainer"):
             own = task.trainer_setup(model, raw, tokenizer)
             if own is None:  # ftlab's Trainer: the task's metrics and loss, the recipes
-                trainer_class, options = RecipeTrainer, {
-                    "compute_metrics": task.compute_metrics,
-                    "preprocess_logits_for_metrics": task.reduce_logits,
-                    "compute_loss_func": task.loss_function(splits["train"]),
-                    **apply.trainer_options(cfg, model, task),
-                }
+                trainer_class, options = (
+                    RecipeTrainer,
+                    {
+                        "compute_metrics": task.compute_metrics,
+                        "preprocess_logits_for_metrics": task.reduce_logits,
+                        "compute_loss_func": task.loss_function(splits["train"]),
+                        **apply.trainer_options(cfg, model, task),
+                    },
+                )
             else:  # the kind's library's Trainer: its loss and evaluator
                 trainer_class, options = own
                 apply.check_library_trainer(cfg, trainer_class)

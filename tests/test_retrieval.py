@@ -1,0 +1,233 @@
+"""Task kind retrieval: a bi-encoder trained by sentence-transformers' trainer, scored by
+its retrieval evaluators, predicting the top answers of a corpus."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ftlab.records import read_json
+from tests.conftest import write_jsonl
+from tests.helpers import FAMILY_RUN, assert_same_test_metrics, in_process, predicted_again
+
+# a tiny random BERT learns the pairing in 40 steps at this rate
+LEARN = [
+    "task=pairs",
+    "trainer.max_steps=40",
+    "optimizer.learning_rate=1e-3",
+    "trainer.eval_strategy=no",
+    "trainer.save_strategy=no",
+    "trainer.load_best_model_at_end=false",
+]
+
+
+def _pairs(tiny_model_dir: Path, shift: int) -> list[dict]:
+    """48 queries "tell me <word>" each answered by "it is <another word>": a fixed random
+    bijection of words no text shares, so only training can link them. `shift` > 0 pairs
+    each query with another query's answer (a pairing that says nothing of the true one)."""
+    from transformers import AutoTokenizer
+
+    vocab = AutoTokenizer.from_pretrained(tiny_model_dir).get_vocab()
+    words = sorted(w for w in vocab if w.isalpha() and len(w) > 3)[:96]
+    queries, answers = words[:48], words[48:]
+    random.Random(0).shuffle(answers)
+    answers = answers[shift:] + answers[:shift]
+    return [
+        {"query": f"tell me {q}", "answer": f"it is {a}"}
+        for q, a in zip(queries, answers, strict=True)
+    ]
+
+
+@pytest.fixture(scope="module")
+def pair_files(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict:
+    root = tmp_path_factory.mktemp("pairs")
+    return {
+        "true": write_jsonl(root / "true.jsonl", _pairs(tiny_model_dir, 0)),
+        "shuffled": write_jsonl(root / "shuffled.jsonl", _pairs(tiny_model_dir, 1)),
+    }
+
+
+def _run(tmp: Path, model: Path, train: Path, test: Path, *overrides: str) -> Path:
+    from tests.helpers import tiny_run
+
+    files = {"train": train, "validation": test, "test": test}
+    return tiny_run(tmp, model, files, *LEARN, *overrides)
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, pair_files) -> Path:
+    return _run(
+        tmp_path_factory.mktemp("learned"), tiny_model_dir, pair_files["true"], pair_files["true"]
+    )
+
+
+def test_learns_a_pairing_that_a_shuffled_pairing_cannot(
+    learned: Path, tmp_path: Path, tiny_model_dir: Path, pair_files: dict
+) -> None:
+    test = read_json(learned / "metrics.json")["test"]
+    assert test["test_mrr_at_10"] > 0.75 and test["test_recall_at_1_of_n"] > 0.8, test
+    # negative control: the same steps on each query paired with another's answer
+    shuffled = _run(tmp_path, tiny_model_dir, pair_files["shuffled"], pair_files["true"])
+    control = read_json(shuffled / "metrics.json")["test"]
+    assert control["test_mrr_at_10"] < 0.3, control
+    # every metric of the kind, for validation and test; the predictions file ranks the
+    # query's own answer first
+    assert {f"test_{m}" for m in ("ndcg_at_10", "recall_at_1", "recall_at_5", "map_at_100")} <= set(
+        test
+    )
+    rows = [json.loads(x) for x in (learned / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 48
+    firsts = [r for r in rows if r["answer_rank"] == 1]
+    assert len(firsts) / 48 == pytest.approx(test["test_recall_at_1"])
+    assert all(r["top"][0]["text"] in r["answers"] for r in firsts)
+
+
+def test_predict_reproduces_the_test_metrics_and_ranks_as_brute_force_cosine(
+    learned: Path, tmp_path: Path
+) -> None:
+    metrics, _ = predicted_again(learned, tmp_path / "again.jsonl")
+    assert_same_test_metrics(learned, metrics, 1e-6)
+
+    corpus = [f"it is {w}" for w in ("about", "actor", "english", "kind", "many", "name")]
+    (tmp_path / "corpus.txt").write_text("\n".join(corpus) + "\n", encoding="utf-8")
+    queries = ["tell me about", "tell me actor", "what is a name"]
+    done = in_process(
+        "ftlab.predict",
+        f"run={learned}",
+        "input=-",
+        f"corpus={tmp_path / 'corpus.txt'}",
+        "progress=false",
+        cwd=tmp_path,
+        stdin_text="\n".join(queries) + "\n",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(learned / "model"), device="cpu")
+    q, c = model.encode(queries), model.encode(corpus)
+    cosine = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ (
+        c / np.linalg.norm(c, axis=1, keepdims=True)
+    ).T
+    for record, row in zip(records, cosine, strict=True):
+        order = np.argsort(-row, kind="stable")
+        assert [hit["text"] for hit in record["top"]] == [corpus[i] for i in order]
+        assert [hit["score"] for hit in record["top"]] == pytest.approx(row[order], abs=1e-4)
+    # the corpus was embedded once and kept for the next prediction
+    assert len(list((learned / "prediction-cache").glob("*.pt"))) >= 1
+
+
+def test_metrics_equal_a_hand_computation() -> None:
+    """Five queries, a corpus of six; the hits ranked by hand."""
+    from ftlab.tasks.ranking import RankingProblem
+
+    queries = ["q1", "q2", "q3", "q4", "q5"]
+    answers = ["a1", "a2", "a3", "a4", "a5"]
+    problem = RankingProblem.of_pairs(queries, answers, ["a1", "a2", "a3", "a4", "a5", "x"])
+    # where each query's answer ranks: 1, 2, 3, 6 (outside the top 5 of 1/5/10?), none
+    ranks = [1, 2, 3, 6, None]
+    hits = []
+    for qi, rank in enumerate(ranks):
+        others = [c for c in range(6) if c != qi]
+        order = others[:]
+        if rank is not None:
+            order.insert(rank - 1, qi)
+        hits.append([{"corpus_id": str(c), "score": 1.0 - i / 10} for i, c in enumerate(order)])
+    scores = problem.scores(hits)
+    reciprocal = [1 / r if r and r <= 10 else 0.0 for r in ranks]
+    assert scores["mrr_at_10"] == pytest.approx(sum(reciprocal) / 5)  # (1 + 1/2 + 1/3 + 1/6) / 5
+    assert scores["recall_at_1"] == pytest.approx(1 / 5)
+    assert scores["recall_at_5"] == pytest.approx(3 / 5)
+    assert scores["recall_at_10"] == pytest.approx(4 / 5)
+    # one relevant answer: nDCG@10 = 1 / log2(rank + 1)
+    ndcg = [1 / np.log2(r + 1) if r else 0.0 for r in ranks]
+    assert scores["ndcg_at_10"] == pytest.approx(sum(ndcg) / 5)
+
+
+def test_the_no_duplicates_sampler_keeps_repeated_answers_apart(tiny_model_dir: Path) -> None:
+    """A batch holding "yes." twice would make one row's answer another row's negative."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from ftlab.config.targets import build_task
+    from tests.helpers import compose_config
+
+    answers = ["yes."] * 8 + [f"answer {i}" for i in range(24)]
+    data = Dataset.from_dict({"query": [f"question {i}" for i in range(32)], "answer": answers})
+
+    def repeats(no_duplicates: bool) -> int:
+        cfg = compose_config(["task=pairs", f"task.no_duplicates={no_duplicates}"])
+        task = build_task(cfg.task)
+        arguments, fields = task.arguments_class()
+        args = arguments(output_dir="unused", per_device_train_batch_size=8, seed=0, **fields)
+        model = task.model_loader().from_pretrained(str(tiny_model_dir))
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model)
+        )
+        batches = list(trainer.get_train_dataloader().batch_sampler)
+        assert sorted(i for b in batches for i in b) == list(range(32))  # each row once
+        return sum(len(b) - len({answers[i] for i in b}) for b in batches)
+
+    assert repeats(True) == 0
+    assert repeats(False) > 0  # negative control: the plain sampler puts repeats together
+
+
+@pytest.mark.parametrize("family", ["roberta", "llama"])
+def test_families_train_and_predict_alike(
+    family: str, tiny_family, tmp_path: Path, pair_files: dict
+) -> None:
+    """Byte-level BPE (RoBERTa) and a decoder without a pad token (Llama) as encoders."""
+    run = _run(
+        tmp_path / "run",
+        tiny_family(family),
+        pair_files["true"],
+        pair_files["true"],
+        *FAMILY_RUN[:1],
+    )
+    metrics, _ = predicted_again(run, tmp_path / "again.jsonl")
+    assert_same_test_metrics(run, metrics, 1e-5)
+
+
+@pytest.mark.parametrize(
+    ("rows", "overrides", "expected"),
+    [
+        ([{"question": "q", "answer": "a"}], [], "has no column 'query' (task.query_column)"),
+        ([{"query": "q", "answer": 3}], [], "row 0: 'answer' holds 3, not a text"),
+        (
+            [{"query": "q", "answer": "a", "score": "high"}],
+            ["task.score_column=score"],
+            "'score' holds 'high', not a number",
+        ),
+        ([{"query": "q", "answer": "a"}], ["task.loss=cosent"], "set task.score_column"),
+        (
+            [{"query": "q", "answer": "a"}],
+            ["trainer.adversarial=fgm"],
+            "trainer.adversarial is a recipe of ftlab's Trainer",
+        ),
+    ],
+)
+def test_bad_pair_files_get_one_line(
+    rows: list[dict], overrides: list[str], expected: str, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows * 20)
+    done = in_process(
+        "ftlab.run",
+        "task=pairs",
+        f"model.name_or_path={tiny_model_dir}",
+        f"task.train_file={data}",
+        "hardware=cpu",
+        "trainer.max_steps=1",
+        f"output_root={tmp_path / 'out'}",
+        *overrides,
+        cwd=tmp_path,
+    )
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ftlab: error:")]
+    assert len(errors) == 1 and expected in errors[0], done.stderr[-1500:]
+    assert "Traceback" not in done.stderr
