@@ -12,18 +12,17 @@ their metric names made ftlab's (`mrr_at_10`: "@" is no name MLflow or Hydra acc
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sentence_transformers.base.evaluation import BaseEvaluator
-from sentence_transformers.sentence_transformer.evaluation import (
-    InformationRetrievalEvaluator,
-    RerankingEvaluator,
-)
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
 # the evaluators' names (`cosine_mrr@10`, `1in10_mrr@1` ...) -> ftlab's metric names
 IR_METRICS = {
+    "map": "map",  # a cross-encoder's, over the candidates it reranks
     "mrr@10": "mrr_at_10",
     "ndcg@10": "ndcg_at_10",
     "recall@1": "recall_at_1",
@@ -33,7 +32,7 @@ IR_METRICS = {
 }
 # the answer ranked first among it and n - 1 random others (n = distractors + 1)
 ONE_IN_N = "recall_at_1_of_n"
-METRICS = frozenset({*IR_METRICS.values(), ONE_IN_N})
+
 
 
 @dataclass
@@ -85,9 +84,10 @@ class RankingProblem:
             }
         )
 
-    def one_in_n_evaluator(self, distractors: int, seed: int, batch_size: int) -> Any:
+    def one_in_n_samples(self, distractors: int, seed: int) -> list[dict]:
         """Each query's first answer among `distractors` answers of other queries, drawn
-        with `seed` (the same draw on every evaluation)."""
+        with `seed` (the same draw on every evaluation): the samples of a reranking
+        evaluator, whose MRR@1 is then the 1-in-n recall."""
         draw = random.Random(seed)
         samples = []
         for query, answers in zip(self.queries, self.relevant, strict=True):
@@ -95,30 +95,32 @@ class RankingProblem:
             negatives = [self.corpus[i] for i in others if i not in answers][:distractors]
             positive = self.corpus[min(answers)]
             samples.append({"query": query, "positive": [positive], "negative": negatives})
-        return RerankingEvaluator(
-            samples, at_k=1, name="one_in_n", write_csv=False, batch_size=batch_size
-        )
+        return samples
 
 
 def hits_of_scores(scores: Sequence[Any], top_k: int) -> list[list[dict]]:
-    """Each row of corpus scores as the IR evaluator's ranked hits."""
+    """Each row of corpus scores as the IR evaluator's ranked hits (a score of -inf: not
+    ranked, e.g. no candidate of a reranker)."""
     hits = []
     for row in scores:
-        top = sorted(range(len(row)), key=lambda i: -float(row[i]))[:top_k]
+        ranked = [i for i in range(len(row)) if np.isfinite(row[i])]
+        top = sorted(ranked, key=lambda i: -float(row[i]))[:top_k]
         hits.append([{"corpus_id": str(i), "score": float(row[i])} for i in top])
     return hits
 
 
 def _ours(metrics: dict[str, float]) -> dict[str, float]:
-    """The evaluators' metric names as ftlab's."""
+    """The evaluators' metric names as ftlab's: `test_cosine_mrr@10` -> `mrr_at_10`, a
+    cross-encoder's `test_base_mrr@10` (the first stage's order) -> `first_stage_mrr_at_10`."""
     renamed = {}
     for key, value in metrics.items():
         if key.endswith("one_in_n_mrr@1"):
             renamed[ONE_IN_N] = float(value)
             continue
-        for theirs, ours in IR_METRICS.items():
-            if key.endswith(f"cosine_{theirs}") or key.endswith(f"dot_{theirs}"):
-                renamed[ours] = float(value)
+        name = key.rsplit("_", 1)[-1]
+        if name in IR_METRICS:
+            stage = "first_stage_" if "_base_" in key else ""
+            renamed[stage + IR_METRICS[name]] = float(value)
     return renamed
 
 
@@ -134,40 +136,34 @@ class KeepingRankings(InformationRetrievalEvaluator):
 
 class SplitRanking(BaseEvaluator):
     """The evaluator the Trainer calls: it scores the split the task says (validation in
-    training, then test) and keeps that split's last rankings for the predictions file."""
+    training, then test) with the evaluators `build` makes of that split's problem (made
+    once, on first use), in ftlab's metric names."""
 
     def __init__(
         self,
         problems: dict[str, RankingProblem],
-        distractors: int,
-        seed: int,
+        build: Callable[[str, RankingProblem], list[Any]],
         main_metric: str,
-        batch_size: int = 64,
     ) -> None:
         super().__init__()
-        self.problems, self.distractors, self.seed = problems, distractors, seed
-        self.batch_size = batch_size
+        self.problems, self.build = problems, build
         self.split = "validation"
         self.primary_metric = main_metric
         self.greater_is_better = True
-        self._evaluators: dict[str, tuple[KeepingRankings, Any]] = {}
+        self._evaluators: dict[str, list[Any]] = {}
 
-    def evaluators(self, split: str) -> tuple[KeepingRankings, Any]:
+    def evaluators(self, split: str) -> list[Any]:
         if split not in self._evaluators:
-            problem = self.problems[split]
-            one_in_n = None
-            if self.distractors and len(problem.corpus) > self.distractors:
-                one_in_n = problem.one_in_n_evaluator(self.distractors, self.seed, self.batch_size)
-            self._evaluators[split] = (problem.ir_evaluator(split, self.batch_size), one_in_n)
+            self._evaluators[split] = self.build(split, self.problems[split])
         return self._evaluators[split]
 
     def __call__(self, model: Any, output_path: str | None = None, **_: Any) -> dict[str, float]:
         metrics: dict[str, float] = {}
         for evaluator in self.evaluators(self.split):
-            if evaluator is not None:
-                metrics.update(evaluator(model))
+            metrics.update(evaluator(model))
         return _ours(metrics)
 
     def rankings(self) -> list[list[dict]]:
-        """The last run's top hits per query of the current split: [{corpus_id, score}]."""
+        """The last run's top hits per query of the current split: [{corpus_id, score}]
+        (from its first evaluator, an IR evaluator)."""
         return self.evaluators(self.split)[0].rankings

@@ -219,18 +219,27 @@ class RetrievalTask(Task):
             )
             for split in ("validation", "test")
         }
-        self._ranking = SplitRanking(
-            problems,
-            self.distractors,
-            self.shuffle_seed,
-            self.main_metric,
-            self.similarity_batch_size,
-        )
+        self._ranking = SplitRanking(problems, self.split_evaluators, self.main_metric)
         if self.chosen_loss == "cosent":
             loss = losses.CoSENTLoss(model)
         else:
             loss = losses.MultipleNegativesRankingLoss(model)
         return SentenceTransformerTrainer, {"loss": loss, "evaluator": self._ranking}
+
+    def split_evaluators(self, split: str, problem: Any) -> list[Any]:
+        """The whole corpus ranked (IR metrics), and 1 in n (`distractors` + 1)."""
+        from sentence_transformers.sentence_transformer.evaluation import RerankingEvaluator
+
+        batch = self.similarity_batch_size
+        evaluators = [problem.ir_evaluator(split, batch)]
+        if self.distractors and len(problem.corpus) > self.distractors:
+            samples = problem.one_in_n_samples(self.distractors, self.shuffle_seed)
+            evaluators.append(
+                RerankingEvaluator(
+                    samples, at_k=1, name="one_in_n", write_csv=False, batch_size=batch
+                )
+            )
+        return evaluators
 
     def arguments_class(self) -> tuple[type, dict[str, Any]]:
         from sentence_transformers import SentenceTransformerTrainingArguments
