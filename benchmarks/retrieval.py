@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from common import ROOT, ftlab_command, machine, shown
 
 PRESET = "experiment=movie_replies_minilm"
@@ -41,25 +40,18 @@ def _ftlab(run_dir: Path, *overrides: str) -> dict:
 
 
 def _bm25() -> dict:
-    import bm25s
-
     from ftlab.config.compose import compose_config
     from ftlab.config.resolvers import register_resolvers
     from ftlab.config.targets import build_task
     from ftlab.tasks.ranking import RankingProblem, hits_of_scores
+    from ftlab.tasks.rerank import bm25_scores
 
     register_resolvers()
     started = time.perf_counter()
     task = build_task(compose_config([PRESET]).task)
     test = task.prepare()["test"]
     problem = RankingProblem.of_pairs(test[task.query_column], test[task.answer_column])
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(problem.corpus, stopwords="en", show_progress=False))
-    queries = bm25s.tokenize(problem.queries, stopwords="en", return_ids=False, show_progress=False)
-    # a query of stop words only ("what?") has no terms: every reply scores 0
-    scores = [
-        retriever.get_scores(query) if query else np.zeros(len(problem.corpus)) for query in queries
-    ]
+    scores = bm25_scores(problem.queries, problem.corpus)
     metrics = problem.scores(hits_of_scores(scores, 100))
     return {
         "seconds": time.perf_counter() - started,

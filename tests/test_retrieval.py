@@ -231,3 +231,65 @@ def test_bad_pair_files_get_one_line(
     errors = [line for line in done.stderr.splitlines() if line.startswith("ftlab: error:")]
     assert len(errors) == 1 and expected in errors[0], done.stderr[-1500:]
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def reranker(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, pair_files, learned):
+    """A cross-encoder on the same pairs, reranking the learned bi-encoder's top 12."""
+    return _run(
+        tmp_path_factory.mktemp("reranker"),
+        tiny_model_dir,
+        pair_files["true"],
+        pair_files["true"],
+        "task=pairs_rerank",
+        f"task.first_stage={learned}",
+        "task.candidates=12",
+        "trainer.max_steps=8",  # what it learns is not checked here: only how it ranks
+    )
+
+
+def test_a_reranker_reports_the_first_stage_beside_its_own_ranking(
+    reranker: Path, learned: Path
+) -> None:
+    test = read_json(reranker / "metrics.json")["test"]
+    first = read_json(learned / "metrics.json")["test"]
+    # the cross-encoder evaluator's "before" figures are the bi-encoder's own (its top 12
+    # hold every top 10)
+    assert test["test_first_stage_mrr_at_10"] == pytest.approx(first["test_mrr_at_10"], abs=1e-6)
+    assert test["test_first_stage_ndcg_at_10"] == pytest.approx(first["test_ndcg_at_10"], abs=1e-6)
+    assert {"test_mrr_at_10", "test_ndcg_at_10", "test_map", "test_recall_at_1_of_n"} <= set(test)
+
+
+def test_predict_reranks_the_candidates_as_the_cross_encoder_scores_them(
+    reranker: Path, learned: Path, tmp_path: Path
+) -> None:
+    from sentence_transformers import CrossEncoder
+
+    queries = ["tell me about", "tell me actor"]
+    done = in_process(
+        "ftlab.predict",
+        f"run={learned}",
+        f"rerank={reranker}",
+        f"corpus={pair_files_corpus(tmp_path, learned)}",
+        "input=-",
+        "progress=false",
+        cwd=tmp_path,
+        stdin_text="\n".join(queries) + "\n",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    model = CrossEncoder(str(reranker / "model"), device="cpu")
+    for query, record in zip(queries, records, strict=True):
+        texts = [hit["text"] for hit in record["top"]]
+        assert len(texts) == 10  # top_k of the 12 candidates
+        scores = model.predict([(query, text) for text in texts])
+        assert list(scores) == sorted(scores, reverse=True)  # in the cross-encoder's order
+        assert [h["score"] for h in record["top"]] == pytest.approx(list(scores), abs=1e-4)
+
+
+def pair_files_corpus(tmp_path: Path, learned: Path) -> Path:
+    """The learned run's test answers as a corpus file."""
+    rows = [json.loads(x) for x in (learned / "predictions.jsonl").read_text().splitlines()]
+    corpus = tmp_path / "answers.txt"
+    corpus.write_text("\n".join(a for r in rows for a in r["answers"]) + "\n", encoding="utf-8")
+    return corpus

@@ -43,6 +43,10 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
     with boundary("loading the run's model", "check that the run completed and model/ is whole"):
         runs = [load_run(path) for path in paths]
     check_same_labels(runs)
+    reranker = None
+    if cfg.get("rerank") is not None:
+        with boundary("loading the rerank run's model", "check that the run completed"):
+            reranker = load_run(run_paths(cfg.rerank)[0])
     if cfg.get("corpus") is not None:
         for run in runs:
             run.task.use_corpus(str(cfg.corpus))
@@ -58,8 +62,13 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
         members = [run_outputs(run, inputs, batching) for run in runs]
     # the ensemble: the mean of the members' outputs, example by example
     outputs = [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
+    if reranker is not None:  # the first stage's best candidates, scored anew
+        with boundary("reranking"):
+            reranked = reranker.task.reranked(reranker.model, task, inputs, outputs, batching)
     with boundary(f"writing output={cfg.output}", "choose another output="):
-        records = task.prediction_records(inputs, outputs, runs[0].tokenizer)
+        records = task.prediction_records(
+            inputs, reranked if reranker else outputs, runs[0].tokenizer
+        )
         _write(str(cfg.output), records, task, stdout)
     gold = task.prediction_gold(inputs)
     if gold is None:
@@ -70,6 +79,8 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
     }
     if len(runs) > 1:
         metrics[ENSEMBLE] = task.prediction_scores(outputs, gold)
+    if reranker is not None:
+        metrics[f"reranked by {reranker.name}"] = task.prediction_scores(reranked, gold)
     columns = sorted({name for scores in metrics.values() for name in scores})
     print(
         metrics_table(metrics, "run", columns),

@@ -273,6 +273,15 @@ class Task(ABC):
         """ftlab.predict's `corpus=`: what a kind that ranks texts ranks."""
         raise FtlabError(f"corpus={path}: {type(self).__name__} runs rank no corpus; drop corpus=")
 
+    def reranked(
+        self, model: Any, first: Task, inputs: Dataset, scores: list[np.ndarray], batching: Any
+    ) -> list[np.ndarray]:
+        """ftlab.predict's `rerank=`: the `first` run's outputs for `inputs`, reordered by
+        this run's model (a kind that reranks)."""
+        raise FtlabError(
+            f"rerank= takes a run of task kind rerank; this one is {type(self).__name__}"
+        )
+
     def model_outputs(
         self, model: Any, inputs: Dataset, batch_size: int, progress: bool, cache_dir: Path
     ) -> list[np.ndarray] | None:

@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 from sentence_transformers.base.evaluation import BaseEvaluator
-from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from sentence_transformers.sentence_transformer.evaluation import (
+    InformationRetrievalEvaluator,
+    RerankingEvaluator,
+)
 
 # the evaluators' names (`cosine_mrr@10`, `1in10_mrr@1` ...) -> ftlab's metric names
 IR_METRICS = {
@@ -32,7 +35,6 @@ IR_METRICS = {
 }
 # the answer ranked first among it and n - 1 random others (n = distractors + 1)
 ONE_IN_N = "recall_at_1_of_n"
-
 
 
 @dataclass
@@ -114,8 +116,9 @@ def _ours(metrics: dict[str, float]) -> dict[str, float]:
     cross-encoder's `test_base_mrr@10` (the first stage's order) -> `first_stage_mrr_at_10`."""
     renamed = {}
     for key, value in metrics.items():
-        if key.endswith("one_in_n_mrr@1"):
-            renamed[ONE_IN_N] = float(value)
+        if "one_in_n_" in key:  # of the 1-in-n evaluator only its MRR@1 (= recall@1)
+            if key.endswith("one_in_n_mrr@1"):
+                renamed[ONE_IN_N] = float(value)
             continue
         name = key.rsplit("_", 1)[-1]
         if name in IR_METRICS:
@@ -132,6 +135,17 @@ class KeepingRankings(InformationRetrievalEvaluator):
     def compute_metrics(self, queries_result_list: list[object]) -> Any:
         self.rankings = queries_result_list  # [{"corpus_id", "score"}] per query
         return super().compute_metrics(queries_result_list)
+
+
+class OneInN(RerankingEvaluator):
+    """The reranking evaluator of 1-in-n samples, embedding each distinct text once (the
+    library embeds every sample's documents, so each answer n times over)."""
+
+    def embed_inputs(self, model: Any, sentences: Any, **kwargs: Any) -> Any:
+        distinct = list(dict.fromkeys(sentences))
+        embeddings = super().embed_inputs(model, distinct, **kwargs)
+        where = {text: i for i, text in enumerate(distinct)}
+        return embeddings[[where[text] for text in sentences]]
 
 
 class SplitRanking(BaseEvaluator):

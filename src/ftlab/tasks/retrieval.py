@@ -28,21 +28,21 @@ from ftlab.errors import FtlabError
 from ftlab.tasks.base import Task, Tokenized, require_columns
 from ftlab.tasks.text import check_texts
 
-LOSSES = ("auto", "mnrl", "cosent")
 PAIRS_FILE = "pairs.json"  # what the splits hold: pairs, distinct queries and answers
 PREDICTIONS_FILE = "predictions.jsonl"
 CORPUS_CACHE = "corpus-embeddings"  # in the run directory: one file per corpus
 
 
 @dataclass
-class SentenceEncoderLoader:
-    """`from_pretrained` for a sentence encoder: a sentence-transformers model directory as
-    it is (its pooling, normalisation), or any transformers checkpoint with mean pooling
-    (what sentence-transformers builds for one). The tokenizer is the one ftlab prepared
-    (its family's pad token), so training, the saved model and predictions share it."""
+class SentenceModelLoader:
+    """`from_pretrained` for a sentence-transformers model class (`SentenceTransformer`, an
+    encoder; `CrossEncoder`, a pair scorer): a checkpoint of that class as it is (its
+    pooling, its head), or any transformers checkpoint (mean pooling; a new head), each
+    with `options` (a cross-encoder's one output)."""
 
+    model_class: str
     max_seq_length: int
-    tokenizer: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     def from_pretrained(
         self,
@@ -54,12 +54,12 @@ class SentenceEncoderLoader:
         ignore_mismatched_sizes: bool = False,
         **config_kwargs: Any,
     ) -> Any:
-        from sentence_transformers import SentenceTransformer
+        import sentence_transformers
 
         # it logs each load and every metric of each evaluation at INFO; ftlab's table
         # shows the metrics once
         logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-        model = SentenceTransformer(
+        model = getattr(sentence_transformers, self.model_class)(
             str(source),
             device="cpu",  # the Trainer places it
             revision=revision,
@@ -67,10 +67,9 @@ class SentenceEncoderLoader:
             local_files_only=Path(str(source)).is_dir(),
             model_kwargs={"use_safetensors": use_safetensors},
             config_kwargs=config_kwargs,
+            **self.options,
         )
-        if self.tokenizer is not None:
-            model[0].processor = self.tokenizer
-        model.max_seq_length = self.max_seq_length
+        model[0].max_seq_length = self.max_seq_length  # its tokenizer's truncation
         return (model, {"missing_keys": []}) if output_loading_info else model
 
 
@@ -83,7 +82,7 @@ class RetrievalTask(Task):
     answer_column: str = "answer"
     negative_columns: list[str] = field(default_factory=list)
     score_column: str | None = None
-    loss: str = "auto"  # auto: cosent with score_column, else mnrl (in-batch negatives)
+    loss: str = "auto"  # auto: the scored loss with score_column, else mnrl
     no_duplicates: bool = True  # the batch sampler that keeps repeated texts apart
     corpus_file: str | None = None  # the corpus to rank (evaluation, ftlab.predict)
     corpus_column: str = "text"  # its text column (a .txt corpus: one text a line)
@@ -98,6 +97,7 @@ class RetrievalTask(Task):
         {"mrr_at_10", "ndcg_at_10", "recall_at_1", "recall_at_5", "recall_at_10"}
         | {"map_at_100", "recall_at_1_of_n"}
     )
+    losses: ClassVar[tuple[str, str]] = ("mnrl", "cosent")  # in-batch negatives; scored pairs
     csv_predictions: ClassVar[bool] = False  # the top answers per query are nested records
     heads: ClassVar[tuple[str, ...]] = ("softmax",)  # the encoder's own pooling; no head
 
@@ -109,14 +109,15 @@ class RetrievalTask(Task):
 
     def check(self) -> None:
         super().check()
-        if self.loss not in LOSSES:
-            raise FtlabError(f"task.loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
-        if self.chosen_loss == "cosent" and not self.score_column:
-            raise FtlabError("task.loss=cosent trains on scored pairs: set task.score_column")
-        if self.chosen_loss == "mnrl" and self.score_column:
+        in_batch, scored = self.losses
+        if self.loss not in ("auto", *self.losses):
+            raise FtlabError(f"task.loss must be auto, {in_batch} or {scored}, got '{self.loss}'")
+        if self.chosen_loss == scored and not self.score_column:
+            raise FtlabError(f"task.loss={scored} trains on scored pairs: set task.score_column")
+        if self.chosen_loss == in_batch and self.score_column:
             raise FtlabError(
-                "task.loss=mnrl trains on (query, answer) pairs without scores: drop "
-                "task.score_column, or use task.loss=cosent"
+                f"task.loss={in_batch} trains on (query, answer) pairs without scores: drop "
+                f"task.score_column, or use task.loss={scored}"
             )
         for key in ("distractors", "top_k", "similarity_batch_size"):
             if getattr(self, key) < (0 if key == "distractors" else 1):
@@ -126,7 +127,7 @@ class RetrievalTask(Task):
     def chosen_loss(self) -> str:
         if self.loss != "auto":
             return self.loss
-        return "cosent" if self.score_column else "mnrl"
+        return self.losses[1] if self.score_column else self.losses[0]
 
     @property
     def text_columns(self) -> list[str]:
@@ -173,7 +174,7 @@ class RetrievalTask(Task):
 
     # -- model --------------------------------------------------------------------------
     def model_loader(self) -> Any:
-        return SentenceEncoderLoader(self.max_seq_length)
+        return SentenceModelLoader(self.model_class, self.max_seq_length)
 
     def model_kwargs(self) -> dict[str, Any]:
         return {}
@@ -206,8 +207,10 @@ class RetrievalTask(Task):
 
     # -- the trainer ----------------------------------------------------------------------
     def trainer_setup(self, model: Any, raw: DatasetDict, tokenizer: Any) -> tuple[type, dict]:
-        from sentence_transformers import SentenceTransformerTrainer
-        from sentence_transformers.sentence_transformer import losses
+        """sentence-transformers' trainer for `model_class`, with the kind's loss and the
+        evaluator of the validation and test splits (ranking their answers, or the
+        corpus file)."""
+        import sentence_transformers
 
         from ftlab.tasks.ranking import RankingProblem, SplitRanking
 
@@ -220,34 +223,37 @@ class RetrievalTask(Task):
             for split in ("validation", "test")
         }
         self._ranking = SplitRanking(problems, self.split_evaluators, self.main_metric)
+        trainer = getattr(sentence_transformers, f"{self.model_class}Trainer")
+        return trainer, {"loss": self.loss_module(model), "evaluator": self._ranking}
+
+    def loss_module(self, model: Any) -> Any:
+        from sentence_transformers.sentence_transformer import losses
+
         if self.chosen_loss == "cosent":
-            loss = losses.CoSENTLoss(model)
-        else:
-            loss = losses.MultipleNegativesRankingLoss(model)
-        return SentenceTransformerTrainer, {"loss": loss, "evaluator": self._ranking}
+            return losses.CoSENTLoss(model)
+        return losses.MultipleNegativesRankingLoss(model)
 
     def split_evaluators(self, split: str, problem: Any) -> list[Any]:
         """The whole corpus ranked (IR metrics), and 1 in n (`distractors` + 1)."""
-        from sentence_transformers.sentence_transformer.evaluation import RerankingEvaluator
+        from ftlab.tasks.ranking import OneInN
 
         batch = self.similarity_batch_size
         evaluators = [problem.ir_evaluator(split, batch)]
         if self.distractors and len(problem.corpus) > self.distractors:
             samples = problem.one_in_n_samples(self.distractors, self.shuffle_seed)
             evaluators.append(
-                RerankingEvaluator(
-                    samples, at_k=1, name="one_in_n", write_csv=False, batch_size=batch
-                )
+                OneInN(samples, at_k=1, name="one_in_n", write_csv=False, batch_size=batch)
             )
         return evaluators
 
     def arguments_class(self) -> tuple[type, dict[str, Any]]:
-        from sentence_transformers import SentenceTransformerTrainingArguments
+        import sentence_transformers
 
+        arguments = getattr(sentence_transformers, f"{self.model_class}TrainingArguments")
         sampler = "no_duplicates" if self.no_duplicates else "batch_sampler"
         # the evaluator scores; the Trainer's own pass computes only the loss
         fields = {"batch_sampler": sampler, "prediction_loss_only": True}
-        return SentenceTransformerTrainingArguments, fields
+        return arguments, fields
 
     # -- scoring ------------------------------------------------------------------------
     def compute_metrics(self, eval_prediction: Any) -> dict[str, float]:
@@ -338,7 +344,8 @@ class RetrievalTask(Task):
     ) -> list[dict]:
         records = []
         for row, scores in zip(inputs, outputs, strict=True):
-            top = np.argsort(-scores, kind="stable")[: self.top_k]
+            ranked = np.flatnonzero(np.isfinite(scores))  # -inf: not ranked (rerank=)
+            top = ranked[np.argsort(-scores[ranked], kind="stable")][: self.top_k]
             records.append(
                 {
                     self.query_column: row[self.query_column],
