@@ -51,6 +51,20 @@ def pair_files(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -
     }
 
 
+def _top_answers(cwd: Path, queries: list[str], *args: str) -> list[dict]:
+    """`ftlab.predict ARGS input=-` on the queries, one a line: its records."""
+    done = in_process(
+        "ftlab.predict",
+        *args,
+        "input=-",
+        "progress=false",
+        cwd=cwd,
+        stdin_text="\n".join(queries) + "\n",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 def _run(tmp: Path, model: Path, train: Path, test: Path, *overrides: str) -> Path:
     from tests.helpers import tiny_run
 
@@ -95,17 +109,7 @@ def test_predict_reproduces_the_test_metrics_and_ranks_as_brute_force_cosine(
     corpus = [f"it is {w}" for w in ("about", "actor", "english", "kind", "many", "name")]
     (tmp_path / "corpus.txt").write_text("\n".join(corpus) + "\n", encoding="utf-8")
     queries = ["tell me about", "tell me actor", "what is a name"]
-    done = in_process(
-        "ftlab.predict",
-        f"run={learned}",
-        "input=-",
-        f"corpus={tmp_path / 'corpus.txt'}",
-        "progress=false",
-        cwd=tmp_path,
-        stdin_text="\n".join(queries) + "\n",
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    records = [json.loads(line) for line in done.stdout.splitlines()]
+    records = _top_answers(tmp_path, queries, f"run={learned}", f"corpus={tmp_path / 'corpus.txt'}")
 
     from sentence_transformers import SentenceTransformer
 
@@ -266,18 +270,8 @@ def test_predict_reranks_the_candidates_as_the_cross_encoder_scores_them(
     from sentence_transformers import CrossEncoder
 
     queries = ["tell me about", "tell me actor"]
-    done = in_process(
-        "ftlab.predict",
-        f"run={learned}",
-        f"rerank={reranker}",
-        f"corpus={pair_files_corpus(tmp_path, learned)}",
-        "input=-",
-        "progress=false",
-        cwd=tmp_path,
-        stdin_text="\n".join(queries) + "\n",
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    records = [json.loads(line) for line in done.stdout.splitlines()]
+    corpus = f"corpus={pair_files_corpus(tmp_path, learned)}"
+    records = _top_answers(tmp_path, queries, f"run={learned}", f"rerank={reranker}", corpus)
     model = CrossEncoder(str(reranker / "model"), device="cpu")
     for query, record in zip(queries, records, strict=True):
         texts = [hit["text"] for hit in record["top"]]
@@ -293,3 +287,21 @@ def pair_files_corpus(tmp_path: Path, learned: Path) -> Path:
     corpus = tmp_path / "answers.txt"
     corpus.write_text("\n".join(a for r in rows for a in r["answers"]) + "\n", encoding="utf-8")
     return corpus
+
+
+def test_the_built_in_movie_dialogues_split_by_film_blocks() -> None:
+    """The real data of task=movie_replies: every pair whole, the splits contiguous blocks
+    of the file (so held-out lines come from other films: only common lines recur)."""
+    from ftlab.data.builtin import movie_dialogs
+
+    splits = movie_dialogs()
+    sizes = {name: len(split) for name, split in splits.items()}
+    assert sizes == {"train": 51400, "validation": 6424, "test": 6424}
+    statements = {name: set(split["statement"]) for name, split in splits.items()}
+    for held_out in ("validation", "test"):
+        shared = statements["train"] & statements[held_out]
+        assert len(shared) < 0.1 * len(statements[held_out]), len(shared)  # 468 of 6,092
+    for split in splits.values():
+        assert all(s.strip() for s in split["statement"]) and all(r.strip() for r in split["reply"])
+    # the file's first line opens train, its last closes test
+    assert splits["train"][0]["statement"].startswith("you're asking me out")
