@@ -182,6 +182,29 @@ def test_the_no_duplicates_sampler_keeps_repeated_answers_apart(tiny_model_dir: 
     assert repeats(False) > 0  # negative control: the plain sampler puts repeats together
 
 
+def test_mined_negatives_are_other_answers_the_model_ranks_high(
+    tiny_model_dir: Path, pair_files: dict
+) -> None:
+    from datasets import Dataset, load_dataset
+    from transformers import AutoTokenizer
+
+    from ftlab.config.targets import build_task
+    from tests.helpers import compose_config
+
+    # a random model finds every "it is <word>" alike: no margin, or it keeps no pair
+    cfg = compose_config(["task=pairs", "task.mine_negatives=2", "task.mine_margin=0"])
+    task = build_task(cfg.task)
+    rows = load_dataset("json", data_files=str(pair_files["true"]))["train"]
+    model = task.model_loader().from_pretrained(str(tiny_model_dir))
+    mined = task.mined(model, rows, AutoTokenizer.from_pretrained(tiny_model_dir))
+    assert isinstance(mined, Dataset) and 0 < len(mined) <= len(rows)
+    assert mined.column_names == ["query", "answer", "negative_1", "negative_2"]
+    answers = set(rows["answer"])
+    for row in mined:
+        negatives = {row["negative_1"], row["negative_2"]}
+        assert row["answer"] not in negatives and negatives <= answers and len(negatives) == 2
+
+
 @pytest.mark.parametrize("family", ["roberta", "llama"])
 def test_families_train_and_predict_alike(
     family: str, tiny_family, tmp_path: Path, pair_files: dict
@@ -209,6 +232,11 @@ def test_families_train_and_predict_alike(
             "'score' holds 'high', not a number",
         ),
         ([{"query": "q", "answer": "a"}], ["task.loss=cosent"], "set task.score_column"),
+        (
+            [{"query": "q", "answer": "a"}],
+            ["task=pairs_rerank", "task.mine_negatives=2"],
+            "drop task.mine_negatives",
+        ),
         (
             [{"query": "q", "answer": "a"}],
             ["trainer.adversarial=fgm"],

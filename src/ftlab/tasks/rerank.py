@@ -48,6 +48,11 @@ class RerankTask(RetrievalTask):
                 "task.negative_columns: the reranker takes in-batch negatives "
                 f"(task.num_negatives={self.num_negatives}); drop task.negative_columns"
             )
+        if self.mine_negatives:
+            raise FtlabError(
+                "task.mine_negatives mines with a bi-encoder; the reranker learns from "
+                "in-batch negatives (task.num_negatives): drop task.mine_negatives"
+            )
         if self.candidates < 1 or self.num_negatives < 1:
             raise FtlabError("task.candidates and task.num_negatives must be above 0")
         if self.first_stage != BM25 and not (Path(self.first_stage) / "model").is_dir():

@@ -30,7 +30,8 @@ from ftlab.tasks.text import check_texts
 
 PAIRS_FILE = "pairs.json"  # what the splits hold: pairs, distinct queries and answers
 PREDICTIONS_FILE = "predictions.jsonl"
-CORPUS_CACHE = "corpus-embeddings"  # in the run directory: one file per corpus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,6 +85,8 @@ class RetrievalTask(Task):
     score_column: str | None = None
     loss: str = "auto"  # auto: the scored loss with score_column, else mnrl
     no_duplicates: bool = True  # the batch sampler that keeps repeated texts apart
+    mine_negatives: int = 0  # hard negatives per pair, mined with the model as loaded
+    mine_margin: float = 0.05  # a mined negative scores at most (1 - this) x the answer
     corpus_file: str | None = None  # the corpus to rank (evaluation, ftlab.predict)
     corpus_column: str = "text"  # its text column (a .txt corpus: one text a line)
     distractors: int = 9  # recall_at_1_of_n: the answer among n - 1 = 9 random others
@@ -119,9 +122,16 @@ class RetrievalTask(Task):
                 f"task.loss={in_batch} trains on (query, answer) pairs without scores: drop "
                 f"task.score_column, or use task.loss={scored}"
             )
-        for key in ("distractors", "top_k", "similarity_batch_size"):
-            if getattr(self, key) < (0 if key == "distractors" else 1):
-                raise FtlabError(f"task.{key} must be a whole number above 0")
+        if self.mine_negatives and (self.negative_columns or self.score_column):
+            raise FtlabError(
+                "task.mine_negatives adds negatives to (query, answer) pairs; drop "
+                "task.negative_columns / task.score_column, or task.mine_negatives"
+            )
+        if not 0 <= self.mine_margin < 1:
+            raise FtlabError(f"task.mine_margin must be in [0, 1), got {self.mine_margin!r}")
+        for key in ("distractors", "top_k", "similarity_batch_size", "mine_negatives"):
+            if getattr(self, key) < (0 if key in ("distractors", "mine_negatives") else 1):
+                raise FtlabError(f"task.{key} must be a whole number of at least 1")
 
     @property
     def chosen_loss(self) -> str:
@@ -224,7 +234,44 @@ class RetrievalTask(Task):
         }
         self._ranking = SplitRanking(problems, self.split_evaluators, self.main_metric)
         trainer = getattr(sentence_transformers, f"{self.model_class}Trainer")
-        return trainer, {"loss": self.loss_module(model), "evaluator": self._ranking}
+        options = {"loss": self.loss_module(model), "evaluator": self._ranking}
+        if self.mine_negatives:
+            options["train_dataset"] = self.mined(model, raw["train"], tokenizer)
+        return trainer, options
+
+    def mined(self, model: Any, train: Dataset, tokenizer: Any) -> Dataset:
+        """The training pairs with `mine_negatives` hard negatives each: the answers of
+        other pairs the model as loaded ranks highest for the query, short of
+        `mine_margin` below its own answer (nearer ones are likely right answers too);
+        sentence-transformers' `mine_hard_negatives`. A pair without enough is dropped."""
+        from sentence_transformers.util import mine_hard_negatives
+
+        pairs = self.tokenize(DatasetDict({"train": train}), tokenizer).splits["train"]
+        mined = mine_hard_negatives(
+            pairs,
+            model,
+            anchor_column_name=self.query_column,
+            positive_column_name=self.answer_column,
+            num_negatives=self.mine_negatives,
+            relative_margin=self.mine_margin,
+            sampling_strategy="top",
+            output_format="n-tuple",
+            batch_size=self.similarity_batch_size,
+            verbose=False,
+        )
+        if len(mined) == 0:
+            raise FtlabError(
+                f"task.mine_negatives={self.mine_negatives}: no training pair has that many "
+                f"answers of others scoring below {1 - self.mine_margin:.0%} of its own; "
+                "lower task.mine_margin or task.mine_negatives"
+            )
+        log.info(
+            "mined %d hard negatives for each of %d of the %d training pairs",
+            self.mine_negatives,
+            len(mined),
+            len(pairs),
+        )
+        return mined
 
     def loss_module(self, model: Any) -> Any:
         from sentence_transformers.sentence_transformer import losses

@@ -233,22 +233,23 @@ def train(
             else:  # the kind's library's Trainer: its loss and evaluator
                 trainer_class, options = own
                 apply.check_library_trainer(cfg, trainer_class)
-            trainer = trainer_class(
-                model=model,
-                args=args,
-                train_dataset=splits["train"],
-                eval_dataset=splits["validation"],
-                processing_class=tokenizer,
-                data_collator=collator,
-                callbacks=[
+            common = {
+                "model": model,
+                "args": args,
+                "train_dataset": splits["train"],
+                "eval_dataset": splits["validation"],
+                "processing_class": tokenizer,
+                "data_collator": collator,
+                "callbacks": [
                     *_early_stopping(cfg),
                     *adapters.callbacks(model, cfg.get("peft")),
                     non_finite,
                     on_signal,
                     timings.loop,
                 ],
-                **options,
-            )
+            }
+            # a kind's options may replace a common one (mined hard negatives: the train set)
+            trainer = trainer_class(**{**common, **options})
         log.info(
             "train %d / validation %d / test %d examples, %d outputs; data ready in %.1fs",
             len(splits["train"]),
