@@ -126,6 +126,29 @@ def test_predict_reproduces_the_test_metrics_and_ranks_as_brute_force_cosine(
     assert len(list((learned / "prediction-cache").glob("*.pt"))) >= 1
 
 
+def test_the_encoder_exports_to_onnx_with_its_sentence_embeddings(
+    learned: Path, tmp_path: Path
+) -> None:
+    """The graph's output is the sentence embedding sentence-transformers computes."""
+    import onnxruntime
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from tests.helpers import exported
+
+    report = exported(learned, tmp_path / "onnx", quantize=None)
+    assert report["models"]["onnx"]["max_abs_logit_diff"] <= 1e-4
+    texts = ["tell me about", "it is english and more words"]
+    batch = AutoTokenizer.from_pretrained(tmp_path / "onnx")(
+        texts, padding=True, return_tensors="np"
+    )
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"))
+    names = [i.name for i in session.get_inputs()]
+    (graph,) = session.run(["logits"], {n: batch[n] for n in names})
+    expected = SentenceTransformer(str(learned / "model"), device="cpu").encode(texts)
+    assert np.abs(graph - expected).max() < 1e-4
+
+
 def test_metrics_equal_a_hand_computation() -> None:
     """Five queries, a corpus of six; the hits ranked by hand."""
     from ftlab.tasks.ranking import RankingProblem

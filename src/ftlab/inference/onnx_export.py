@@ -142,7 +142,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
             "no ONNX graph; export a run with the default head"
         )
     model = run.model.merge_and_unload() if hasattr(run.model, "merge_and_unload") else run.model
-    model = model.float().eval()
+    model = run.task.exported_model(model.float().eval())
     out = Path(cfg.output).expanduser() if cfg.output else path / "onnx"
     out.mkdir(parents=True, exist_ok=True)
 

@@ -316,6 +316,11 @@ class Task(ABC):
         return record
 
     # -- export (ftlab.export) -----------------------------------------------------------
+    def exported_model(self, model: Any) -> Any:
+        """What ftlab.export traces: the model itself (`forward(input_ids, ...)` returning
+        `logits`); a kind whose model is of another library wraps it so."""
+        return model
+
     def agreement(self, reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
         """How far an exported model's logits are from PyTorch's, in the task's outputs
         (token logits come flattened to one row per real token)."""

@@ -215,6 +215,29 @@ class RetrievalTask(Task):
     def data_collator(self, tokenizer: Any, pad_to_multiple_of: int | None = None) -> Any:
         return None  # sentence-transformers' own (it tokenizes each text column)
 
+    def prediction_collator(self, tokenizer: Any) -> Any:
+        """ftlab.export's: it pads `encode`'s queries."""
+        from ftlab.tasks.text import padding_collator
+
+        return padding_collator(tokenizer, None)
+
+    def exported_model(self, model: Any) -> Any:
+        """The encoder with the sentence embedding as its output."""
+        from ftlab.tasks.encoder_graph import SentenceEmbedding
+
+        return SentenceEmbedding(model)
+
+    def agreement(self, reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+        """How far an exported encoder's embeddings are from PyTorch's: the largest
+        difference of a component, and of a cosine similarity from 1."""
+        cosine = (reference * other).sum(-1) / (
+            np.linalg.norm(reference, axis=-1) * np.linalg.norm(other, axis=-1)
+        )
+        return {
+            "max_abs_logit_diff": float(np.abs(reference - other).max()),
+            "max_abs_output_diff": float(np.abs(1 - cosine).max()),
+        }
+
     # -- the trainer ----------------------------------------------------------------------
     def trainer_setup(self, model: Any, raw: DatasetDict, tokenizer: Any) -> tuple[type, dict]:
         """sentence-transformers' trainer for `model_class`, with the kind's loss and the
