@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, Transformer
+from hydra.core.override_parser.types import Glob, Override, Transformer
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig
 from optuna.distributions import (
@@ -43,7 +43,7 @@ DEFAULT_STORAGE = "optuna.db"  # in the sweep directory, when no storage is give
 def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of one search-space entry in Hydra's grammar:
     `choice(a, b)`, `range(start, stop, step)`, `interval(low, high)`, `tag(log, interval(...))`."""
-    if override.is_choice_sweep():
+    if override.is_choice_sweep() and not isinstance(override.value(), Glob):
         return CategoricalDistribution(list(override.sweep_iterator(Transformer.encode)))
     if override.is_range_sweep():
         values = list(override.sweep_iterator())
@@ -143,6 +143,10 @@ class OptunaSearch:
         space, fixed = search_space(self.params, arguments)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         url = storage_url(self.storage, self.sweep_dir)
+        if self.storage:
+            # a shared or continued study: this worker must not draw the points another worker
+            # (or the earlier run) drew from the same seed; Optuna's parallel workers do the same
+            self.sampler.reseed_rng()
         study = optuna.create_study(
             study_name=self.study_name,
             storage=open_storage(url),
