@@ -21,7 +21,9 @@ def _seeded_study(url: str, name: str) -> optuna.Study:
     """A study whose five earlier trials reached accuracy 1.0 at every evaluation: the median
     pruner (five startup trials by default) prunes a new trial that does worse at step 2."""
     study = optuna.create_study(study_name=name, storage=url, direction="maximize")
-    space = {"optimizer.learning_rate": optuna.distributions.FloatDistribution(1e-5, 2e-4, log=True)}
+    space = {
+        "optimizer.learning_rate": optuna.distributions.FloatDistribution(1e-5, 2e-4, log=True)
+    }
     for _ in range(5):
         study.add_trial(
             optuna.trial.create_trial(
@@ -139,7 +141,9 @@ def test_two_processes_share_one_study(
     assert len(params) == 4  # no trial repeated another's settings
 
     # a third run continues the study: its trial numbers follow on
-    again = ftlab(*args, f"hydra.sweep.dir={tmp_path / 'c'}", "hydra.sweeper.n_trials=1", cwd=tmp_path)
+    again = ftlab(
+        *args, f"hydra.sweep.dir={tmp_path / 'c'}", "hydra.sweeper.n_trials=1", cwd=tmp_path
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert read_json(tmp_path / "c" / "summary.json")["jobs"][0]["trial"] == 4
     assert "Optuna study shared: 5 trials (5 complete)" in again.stdout

@@ -11,7 +11,6 @@ import warnings
 
 import hydra
 from hydra.core.plugins import Plugins
-from hydra_plugins.ftlab_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import DictConfig
 
 from ftlab.config.compose import check_composition
@@ -22,6 +21,7 @@ from ftlab.errors import one_line_errors
 from ftlab.job.resume import resume_overrides
 from ftlab.job.run_dirs import check_output_dirs, claim_named_run_dir, single_run
 from ftlab.run_lock import release
+from hydra_plugins.ftlab_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
 register_resolvers()
 # Hydra finds plugins by listing the `hydra_plugins` package's folders, which misses the one

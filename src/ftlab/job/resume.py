@@ -19,8 +19,8 @@ from omegaconf import OmegaConf
 
 from ftlab.config.secrets import redacted_container
 from ftlab.errors import FtlabError
-from ftlab.records import CONFIG_FILE, last_checkpoint, read_json
 from ftlab.job.run_dirs import KEPT_STATES
+from ftlab.records import CONFIG_FILE, last_checkpoint, read_json
 from ftlab.run_lock import run_status
 
 _HYDRA_PREFIXES = ("hydra.", "hydra/", "--", "-")

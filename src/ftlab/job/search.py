@@ -117,7 +117,7 @@ class OptunaSearch:
         n_jobs: int,
         max_failure_rate: float,
         pruner: str,
-        params: DictConfig | None,
+        params: DictConfig | None = None,  # none: the command line's sweeps alone
     ) -> None:
         self.sampler = sampler
         self.direction = str(direction)

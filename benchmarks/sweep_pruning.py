@@ -1,0 +1,183 @@
+"""Optuna searches: the median pruner against none, and two workers sharing one study.
+
+One real search (task=intent, the offline MiniLM, 240 training / 100 validation questions,
+batch 16, an evaluation every 5 steps: 15 steps an epoch): learning rate x epochs x
+warm-up, 12 trials, TPE seeded alike. Three searches, one after another:
+
+1. pruner=none, one worker (12 trials);
+2. pruner=median, one worker (12 trials): the same first trials as (1) (the sampler's
+   seed), later ones as TPE follows what it saw;
+3. pruner=none, two `python -m ftlab.run -m` processes at once sharing one SQLite study
+   (6 trials each; each process on one core, OMP_NUM_THREADS=1), against (1) for trials
+   per hour, and checked for distinct trial numbers and settings.
+
+For each: wall time, the time until the best trial finished (from each job's status.json),
+the best validation accuracy, trials pruned. Writes its section into
+experiments/BENCHMARKS.md (between markers; `make bench` leaves it out).
+
+    python benchmarks/sweep_pruning.py [--trials 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import MINILM, ROOT, ftlab_command, machine, shown
+
+from ftlab.records import read_json
+
+SEARCH = [
+    "task=intent",
+    "model=minilm",
+    f"model.name_or_path={MINILM}",
+    "hardware=cpu",
+    "task.max_train_samples=240",
+    "task.max_eval_samples=100",
+    "task.max_seq_length=32",
+    "trainer.per_device_train_batch_size=16",
+    "trainer.eval_strategy=steps",
+    "trainer.eval_steps=5",
+    "trainer.save_strategy=no",
+    "trainer.load_best_model_at_end=false",
+    "trainer.disable_tqdm=true",
+    "trainer.logging_steps=10",
+    "hparams_search=optuna",
+    "~hydra.sweeper.params",  # the preset's space, replaced by the one below
+    "optimizer.learning_rate=tag(log, interval(1e-5, 3e-4))",
+    "trainer.num_train_epochs=choice(1, 2, 3)",
+    "scheduler.warmup_steps=interval(0.0, 0.2)",
+]
+MARK_START, MARK_END = "<!-- sweep_pruning: start -->", "<!-- sweep_pruning: end -->"
+
+
+def search(sweep: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    args = ftlab_command("-m", *SEARCH, f"hydra.sweep.dir={sweep}", *overrides)
+    print(f"$ {shown(args)}", file=sys.stderr, flush=True)
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def finish(process: subprocess.Popen) -> None:
+    out, _ = process.communicate()
+    if process.returncode != 0:
+        sys.exit(f"search failed ({process.returncode}):\n{out[-3000:]}")
+
+
+def outcome(sweeps: list[Path], started: float, ended: float) -> dict[str, Any]:
+    """What the search's job records say, over one or more sweep directories."""
+    jobs = [job for sweep in sweeps for job in read_json(sweep / "summary.json")["jobs"]]
+    finished = {
+        job["trial"]: read_json(Path(job["run_dir"]) / "status.json")["updated"] for job in jobs
+    }
+    completed = [j for j in jobs if j["status"] == "completed" and j["value"] is not None]
+    best = max(completed, key=lambda j: j["value"])
+    configs = [read_json(Path(j["run_dir"]) / "env.json")["swept"] for j in jobs]
+    return {
+        "trials": len(jobs),
+        "pruned": sum(j["status"] == "pruned" for j in jobs),
+        "wall": ended - started,
+        "to_best": finished[best["trial"]] - started,
+        "best": best["value"],
+        "best_trial": best["trial"],
+        "distinct_numbers": len({j["trial"] for j in jobs}) == len(jobs),
+        "distinct_settings": len({tuple(sorted(c)) for c in configs}),
+        "per_hour": len(jobs) / (ended - started) * 3600,
+    }
+
+
+def measure(trials: int, work: Path) -> dict[str, dict[str, Any]]:
+    results = {}
+    for name, pruner in (("pruner=none", "none"), ("pruner=median", "median")):
+        started = time.time()
+        finish(
+            search(
+                work / pruner, f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.pruner={pruner}"
+            )
+        )
+        results[name] = outcome([work / pruner], started, time.time())
+    started = time.time()
+    shared = [
+        f"hydra.sweeper.storage=sqlite:///{work / 'shared.db'}",
+        "hydra.sweeper.study_name=shared",
+        f"hydra.sweeper.n_trials={trials // 2}",
+        "hydra.sweeper.pruner=none",
+    ]
+    workers = [search(work / name, *shared, env={"OMP_NUM_THREADS": "1"}) for name in ("a", "b")]
+    for worker in workers:
+        finish(worker)
+    results["2 workers, one study, pruner=none"] = outcome(
+        [work / "a", work / "b"], started, time.time()
+    )
+    return results
+
+
+def section(results: dict[str, dict[str, Any]], trials: int) -> str:
+    lines = [
+        MARK_START,
+        "## Optuna search: median pruning, and two workers on one study (issue 41)",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"`python benchmarks/sweep_pruning.py --trials {trials}`: task=intent, MiniLM, 240 "
+        "training / 100 validation questions (max length 32, batch 16), an evaluation every 5 "
+        "steps; TPE (seed 1234) over learning rate (log 1e-5..3e-4) x epochs (1, 2, 3) x "
+        "warm-up (0..0.2). Times from the sweep's start to each job's final status.json.",
+        "",
+        "| search | trials | pruned | wall (s) | until the best trial ended (s) | best "
+        "validation accuracy (trial) | trials / hour | distinct trial numbers / settings |",
+        "|---|---:|---:|---:|---:|---|---:|---|",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {r['trials']} | {r['pruned']} | {r['wall']:.0f} | {r['to_best']:.0f} | "
+            f"{r['best']:.4f} ({r['best_trial']}) | {r['per_hour']:.0f} | "
+            f"{'yes' if r['distinct_numbers'] else 'NO'} / "
+            f"{r['distinct_settings']} of {r['trials']} |"
+        )
+    none, median = results["pruner=none"], results["pruner=median"]
+    two = results["2 workers, one study, pruner=none"]
+    lines += [
+        "",
+        f"Median pruning: {median['wall'] / none['wall']:.2f}x the wall time of no pruning, "
+        f"best accuracy {median['best']:.4f} against {none['best']:.4f}. Two workers sharing "
+        f"one study: {two['per_hour'] / none['per_hour']:.2f}x the trials per hour of one.",
+        MARK_END,
+    ]
+    return "\n".join(lines)
+
+
+def write(text: str, path: Path) -> None:
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), re.DOTALL)
+    new = pattern.sub(lambda _: text, old) if pattern.search(old) else f"{old.rstrip()}\n\n{text}\n"
+    path.write_text(new, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=ROOT / "experiments/BENCHMARKS.md")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ftlab-sweeps-") as tmp:
+        results = measure(options.trials, Path(tmp))
+    text = section(results, options.trials)
+    print(text)
+    write(text, options.out)
+
+
+if __name__ == "__main__":
+    main()
