@@ -1,7 +1,7 @@
 """Optuna searches: the median pruner against none, and two workers sharing one study.
 
-One real search (task=intent, the offline MiniLM, 240 training / 100 validation questions,
-batch 16, an evaluation every 5 steps: 15 steps an epoch): learning rate x epochs x
+One real search (task=intent, the offline MiniLM, 160 training / 80 validation questions,
+batch 16, an evaluation every 5 steps: 10 steps an epoch): learning rate x epochs x
 warm-up, 12 trials, TPE seeded alike. Three searches, one after another:
 
 1. pruner=none, one worker (12 trials);
@@ -39,8 +39,8 @@ SEARCH = [
     "model=minilm",
     f"model.name_or_path={MINILM}",
     "hardware=cpu",
-    "task.max_train_samples=240",
-    "task.max_eval_samples=100",
+    "task.max_train_samples=160",
+    "task.max_eval_samples=80",
     "task.max_seq_length=32",
     "trainer.per_device_train_batch_size=16",
     "trainer.eval_strategy=steps",
@@ -132,8 +132,8 @@ def section(results: dict[str, dict[str, Any]], trials: int) -> str:
         "",
         f"Machine: {machine()}.",
         "",
-        f"`python benchmarks/sweep_pruning.py --trials {trials}`: task=intent, MiniLM, 240 "
-        "training / 100 validation questions (max length 32, batch 16), an evaluation every 5 "
+        f"`python benchmarks/sweep_pruning.py --trials {trials}`: task=intent, MiniLM, 160 "
+        "training / 80 validation questions (max length 32, batch 16), an evaluation every 5 "
         "steps; TPE (seed 1234) over learning rate (log 1e-5..3e-4) x epochs (1, 2, 3) x "
         "warm-up (0..0.2). Times from the sweep's start to each job's final status.json.",
         "",

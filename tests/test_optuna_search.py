@@ -36,7 +36,7 @@ def _seeded_study(url: str, name: str) -> optuna.Study:
     return study
 
 
-def _search(tmp_path: Path, model: Path, files: dict, url: str, pruner: str) -> Path:
+def _search(tmp_path: Path, model: Path, files: dict, url: str, pruner: str, *more: str) -> Path:
     result, sweep = tiny_sweep(
         tmp_path,
         model,
@@ -47,6 +47,7 @@ def _search(tmp_path: Path, model: Path, files: dict, url: str, pruner: str) -> 
         f"hydra.sweeper.storage={url}",
         "hydra.sweeper.study_name=seeded",
         *STEPS,
+        *more,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep
@@ -167,3 +168,26 @@ def test_bad_search_settings_are_one_line(tmp_path: Path, bad: str) -> None:
     result = ftlab("-m", "hparams_search=optuna", bad, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
     assert result.returncode != 0
     assert result.stderr.count("ftlab: error:") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow  # about 70 s on 2 loaded cores: two ranks through accelerate launch
+def test_two_ranks_stop_together_when_their_trial_is_pruned(
+    tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    """Rank 0 asks the pruner and every rank takes its answer (else DDP would hang)."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = _seeded_study(url, "seeded")
+    sweep = _search(
+        tmp_path,
+        tiny_model_dir,
+        intent_files,
+        url,
+        "median",
+        "hardware=ddp",
+        "hardware.num_processes=2",
+        "trainer.per_device_train_batch_size=8",
+    )
+    status = read_json(sweep / "0" / "status.json")
+    assert status["status"] == "pruned" and status["pruned_at_step"] == 2
+    assert read_json(sweep / "0" / "env.json")["world_size"] == 2
+    assert study.trials[-1].state == optuna.trial.TrialState.PRUNED

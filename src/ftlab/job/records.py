@@ -24,6 +24,7 @@ _PACKAGES = (
     "evaluate",
     "accelerate",
     "hydra-core",
+    "optuna",
     "seqeval",
     "peft",
     "wandb",
