@@ -36,7 +36,12 @@ def _seeded_study(url: str, name: str) -> optuna.Study:
     return study
 
 
-def _search(tmp_path: Path, model: Path, files: dict, url: str, pruner: str, *more: str) -> Path:
+def _search(
+    tmp_path: Path, model: Path, files: dict, pruner: str, *more: str
+) -> tuple[optuna.Study, Path]:
+    """A one-trial search with `pruner` that joins the seeded study; the study and the job."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = _seeded_study(url, "seeded")
     result, sweep = tiny_sweep(
         tmp_path,
         model,
@@ -50,7 +55,7 @@ def _search(tmp_path: Path, model: Path, files: dict, url: str, pruner: str, *mo
         *more,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return sweep
+    return study, sweep / "0"
 
 
 def _steps_trained(job_dir: Path) -> int:
@@ -60,10 +65,8 @@ def _steps_trained(job_dir: Path) -> int:
 def test_the_median_pruner_stops_a_trial_that_falls_behind(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    study = _seeded_study(url, "seeded")
-    sweep = _search(tmp_path, tiny_model_dir, intent_files, url, "median")
-    job = sweep / "0"
+    study, job = _search(tmp_path, tiny_model_dir, intent_files, "median")
+    sweep = job.parent
     status = read_json(job / "status.json")
     assert status["status"] == "pruned" and status["pruned_at_step"] == 2
     assert _steps_trained(job) == 2  # of 6 planned
@@ -89,17 +92,14 @@ def test_without_a_pruner_the_same_trial_trains_to_the_end(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
     """The negative control: the same seeded study and trial, pruner=none."""
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    study = _seeded_study(url, "seeded")
-    sweep = _search(tmp_path, tiny_model_dir, intent_files, url, "none")
-    job = sweep / "0"
+    study, job = _search(tmp_path, tiny_model_dir, intent_files, "none")
     assert read_json(job / "status.json")["status"] == "completed"
     assert _steps_trained(job) == 6
     trial = study.trials[-1]
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert list(trial.intermediate_values) == [2, 4, 6]  # still reported, never pruned
     assert trial.value == read_json(job / "metrics.json")["validation"]["eval_accuracy"]
-    assert read_json(sweep / "summary.json")["best"] == 0
+    assert read_json(job.parent / "summary.json")["best"] == 0
 
 
 def test_two_processes_share_one_study(
@@ -175,19 +175,13 @@ def test_two_ranks_stop_together_when_their_trial_is_pruned(
     tmp_path: Path, tiny_model_dir: Path, intent_files: dict
 ) -> None:
     """Rank 0 asks the pruner and every rank takes its answer (else DDP would hang)."""
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    study = _seeded_study(url, "seeded")
-    sweep = _search(
-        tmp_path,
-        tiny_model_dir,
-        intent_files,
-        url,
-        "median",
+    two_ranks = (
         "hardware=ddp",
         "hardware.num_processes=2",
         "trainer.per_device_train_batch_size=8",
     )
-    status = read_json(sweep / "0" / "status.json")
+    study, job = _search(tmp_path, tiny_model_dir, intent_files, "median", *two_ranks)
+    status = read_json(job / "status.json")
     assert status["status"] == "pruned" and status["pruned_at_step"] == 2
-    assert read_json(sweep / "0" / "env.json")["world_size"] == 2
+    assert read_json(job / "env.json")["world_size"] == 2
     assert study.trials[-1].state == optuna.trial.TrialState.PRUNED

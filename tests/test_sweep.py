@@ -242,17 +242,11 @@ def test_ray_launcher_runs_a_two_job_sweep(
     from helpers import ftlab, tiny_run_overrides
 
     sweep = tmp_path / "sweep"
-    result = ftlab(
-        "-m",
-        *tiny_run_overrides(tiny_model_dir, intent_files),
-        "trainer.max_steps=3",
-        f"output_root={tmp_path / 'out'}",
-        f"hydra.sweep.dir={sweep}",
-        "hydra/launcher=ray",
-        "trainer.seed=1,2",
-        cwd=tmp_path,
-        timeout=300,
-    )
+    where = [f"output_root={tmp_path / 'out'}", f"hydra.sweep.dir={sweep}"]
+    tiny = [*tiny_run_overrides(tiny_model_dir, intent_files), "trainer.max_steps=3"]
+    # a subprocess: the local Ray instance and its workers end with the sweep's process
+    ray = ("hydra/launcher=ray", "trainer.seed=1,2")
+    result = ftlab("-m", *tiny, *where, *ray, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(sweep / "summary.json")
     assert [job["status"] for job in summary["jobs"]] == ["completed", "completed"]
