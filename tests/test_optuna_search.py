@@ -149,6 +149,34 @@ def test_two_processes_share_one_study(
     assert "Optuna study shared: 5 trials (5 complete)" in again.stdout
 
 
+def test_the_command_line_replaces_the_presets_search_space() -> None:
+    """A key searched on the command line (ftlab writes it `++key=...`) or fixed there
+    replaces the preset's entry for it; Optuna names every key without a prefix."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from ftlab.job.search import search_space
+
+    preset = {
+        "optimizer.learning_rate": "tag(log, interval(1e-5, 2e-4))",
+        "trainer.seed": "choice(1, 2)",
+        "trainer.num_train_epochs": "range(1, 4)",
+    }
+    command_line = [
+        "++optimizer.learning_rate=interval(1e-4, 1e-3)",
+        "task=intent",
+        "trainer.seed=3",
+    ]
+    space, prefixes, fixed = search_space(preset, command_line)
+    assert space == {
+        "optimizer.learning_rate": FloatDistribution(1e-4, 1e-3),
+        "trainer.num_train_epochs": IntDistribution(1, 3),  # range's stop is left out
+    }
+    assert prefixes == {"optimizer.learning_rate": "++", "trainer.num_train_epochs": ""}
+    assert fixed == ["task=intent", "trainer.seed=3"]
+    choices, _, _ = search_space({"scheduler.lr_scheduler_type": "choice(linear, cosine)"}, [])
+    assert choices["scheduler.lr_scheduler_type"] == CategoricalDistribution(["linear", "cosine"])
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -65,25 +65,30 @@ def distribution(override: Override) -> BaseDistribution:
 
 def search_space(
     params: dict[str, str], arguments: list[str]
-) -> tuple[dict[str, BaseDistribution], list[str]]:
-    """The searched keys' distributions, and the fixed overrides every trial gets, from the
-    preset's `hydra.sweeper.params` and the command line (which wins for a key in both)."""
+) -> tuple[dict[str, BaseDistribution], dict[str, str], list[str]]:
+    """The searched keys' distributions (by the key's name), the override prefix each is
+    given with (`++`: ftlab's rewrite of the command line), and the fixed overrides every
+    trial gets, from the preset's `hydra.sweeper.params` and the command line (which wins
+    for a key in both)."""
     lines = [f"{key}={value}" for key, value in params.items()] + list(arguments)
     try:
         parsed = OverridesParser.create().parse_overrides(lines)
     except Exception as exc:  # Hydra's grammar errors name the override
         raise FtlabError(f"hydra.sweeper.params: {exc}".splitlines()[0]) from None
     space: dict[str, BaseDistribution] = {}
+    prefixes: dict[str, str] = {}
     fixed: dict[str, str] = {}
     for override in parsed:
-        key = override.get_key_element()
-        space.pop(key, None)
-        fixed.pop(key, None)
+        written = override.get_key_element()
+        key = written.lstrip("+~")
+        for found in (space, prefixes, fixed):
+            found.pop(key, None)
         if override.is_sweep_override():
             space[key] = distribution(override)
+            prefixes[key] = written[: len(written) - len(key)]
         else:
             fixed[key] = str(override.input_line)
-    return space, list(fixed.values())
+    return space, prefixes, list(fixed.values())
 
 
 def storage_url(storage: str | None, sweep_dir: Path) -> str:
@@ -140,7 +145,7 @@ class OptunaSearch:
 
     def sweep(self, arguments: list[str]) -> None:
         """Ask for `n_jobs` trials at a time, launch them, tell the study how each ended."""
-        space, fixed = search_space(self.params, arguments)
+        space, prefixes, fixed = search_space(self.params, arguments)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         url = storage_url(self.storage, self.sweep_dir)
         if self.storage:
@@ -167,7 +172,7 @@ class OptunaSearch:
             overrides = [
                 [
                     *fixed,
-                    *(f"{key}={value}" for key, value in trial.params.items()),
+                    *(f"{prefixes[key]}{key}={value}" for key, value in trial.params.items()),
                     *identity,
                     f"trial.number={trial.number}",
                 ]
