@@ -15,7 +15,7 @@ For each: wall time, the time until the best trial finished (from each job's sta
 the best validation accuracy, trials pruned. Writes its section into
 experiments/BENCHMARKS.md (between markers; `make bench` leaves it out).
 
-    python benchmarks/sweep_pruning.py [--trials 12]
+    python benchmarks/sweep_pruning.py [--trials 12] [--records FOLDER]
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from common import MINILM, ROOT, ftlab_command, machine, shown
+from omegaconf import OmegaConf
 
+from ftlab.job.sweep import sweep_jobs
 from ftlab.records import read_json
 
 SEARCH = [
@@ -55,6 +56,7 @@ SEARCH = [
     "trainer.num_train_epochs=choice(1, 2, 3)",
     "scheduler.warmup_steps=interval(0.0, 0.2)",
 ]
+SEARCHED = ("optimizer.learning_rate", "trainer.num_train_epochs", "scheduler.warmup_steps")
 MARK_START, MARK_END = "<!-- sweep_pruning: start -->", "<!-- sweep_pruning: end -->"
 
 
@@ -83,40 +85,54 @@ def steps_trained(job_dir: Path) -> int:
     return max((r.get("step", 0) for r in read_json(job_dir / "train_log.json")), default=0)
 
 
-def outcome(sweeps: list[Path], started: float, ended: float) -> dict[str, Any]:
-    """What the search's job records say, over one or more sweep directories."""
-    jobs = [job for sweep in sweeps for job in read_json(sweep / "summary.json")["jobs"]]
-    finished = {
-        job["trial"]: read_json(Path(job["run_dir"]) / "status.json")["updated"] for job in jobs
-    }
-    completed = [j for j in jobs if j["status"] == "completed" and j["value"] is not None]
-    best = max(completed, key=lambda j: j["value"])
-    configs = [read_json(Path(j["run_dir"]) / "env.json")["swept"] for j in jobs]
+def searched_values(job_dir: Path) -> tuple:
+    """The job's values of the searched keys, from its resolved config."""
+    config = OmegaConf.load(job_dir / "config.yaml")
+    return tuple(OmegaConf.select(config, key) for key in SEARCHED)
+
+
+def outcome(sweeps: list[Path]) -> dict[str, Any]:
+    """What the search's job records say, over one or more sweep directories. Its time runs
+    from the first job's start to the last job's end (each job's status.json), so it leaves
+    out the sweep process's own start-up, alike for every search."""
+    # a job still running (tabulating a search that goes on) is not counted yet
+    ended = ("completed", "pruned", "failed")
+    jobs = [job for sweep in sweeps for job in sweep_jobs(sweep) if job.status in ended]
+    status = {job.run_dir: read_json(Path(job.run_dir) / "status.json") for job in jobs}
+    started = min(record["started"] for record in status.values())
+    ended = max(record["updated"] for record in status.values())
+    completed = [j for j in jobs if j.status == "completed" and j.value is not None]
+    best = max(completed, key=lambda j: j.value)
+    settings = {searched_values(Path(j.run_dir)) for j in jobs}
     return {
         "trials": len(jobs),
-        "pruned": sum(j["status"] == "pruned" for j in jobs),
-        "steps": sum(steps_trained(Path(j["run_dir"])) for j in jobs),
+        "pruned": sum(j.status == "pruned" for j in jobs),
+        "steps": sum(steps_trained(Path(j.run_dir)) for j in jobs),
         "wall": ended - started,
-        "to_best": finished[best["trial"]] - started,
-        "best": best["value"],
-        "best_trial": best["trial"],
-        "distinct_numbers": len({j["trial"] for j in jobs}) == len(jobs),
-        "distinct_settings": len({tuple(sorted(c)) for c in configs}),
+        "to_best": status[best.run_dir]["updated"] - started,
+        "best": best.value,
+        "best_trial": best.trial,
+        "distinct_numbers": len({j.trial for j in jobs}) == len(jobs),
+        "distinct_settings": len(settings),
         "per_hour": len(jobs) / (ended - started) * 3600,
     }
 
 
-def measure(trials: int, work: Path) -> dict[str, dict[str, Any]]:
-    results = {}
-    for name, pruner in (("pruner=none", "none"), ("pruner=median", "median")):
-        started = time.time()
+SEARCHES = {  # the table's rows: their sweep directories under the work folder
+    "pruner=none": ["none"],
+    "pruner=median": ["median"],
+    "2 workers, one study, pruner=none": ["a", "b"],
+}
+
+
+def measure(trials: int, work: Path) -> None:
+    """Run the three searches into `work`."""
+    for pruner in ("none", "median"):
         finish(
             search(
                 work / pruner, f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.pruner={pruner}"
             )
         )
-        results[name] = outcome([work / pruner], started, time.time())
-    started = time.time()
     shared = [
         f"hydra.sweeper.storage=sqlite:///{work / 'shared.db'}",
         "hydra.sweeper.study_name=shared",
@@ -126,10 +142,15 @@ def measure(trials: int, work: Path) -> dict[str, dict[str, Any]]:
     workers = [search(work / name, *shared, env={"OMP_NUM_THREADS": "1"}) for name in ("a", "b")]
     for worker in workers:
         finish(worker)
-    results["2 workers, one study, pruner=none"] = outcome(
-        [work / "a", work / "b"], started, time.time()
-    )
-    return results
+
+
+def results(work: Path) -> dict[str, dict[str, Any]]:
+    """Each search's row, from the job records under `work` (the searches that ran)."""
+    return {
+        name: outcome([work / sweep for sweep in sweeps])
+        for name, sweeps in SEARCHES.items()
+        if all((work / sweep).is_dir() for sweep in sweeps)
+    }
 
 
 def section(results: dict[str, dict[str, Any]], trials: int) -> str:
@@ -142,7 +163,9 @@ def section(results: dict[str, dict[str, Any]], trials: int) -> str:
         f"`python benchmarks/sweep_pruning.py --trials {trials}`: task=intent, MiniLM, 160 "
         "training / 80 validation questions (max length 32, batch 16), an evaluation every 5 "
         "steps; TPE (seed 1234) over learning rate (log 1e-5..3e-4) x epochs (1, 2, 3) x "
-        "warm-up (0..0.2). Times from the sweep's start to each job's final status.json.",
+        "warm-up (0..0.2). Times from the first job's start to each job's end (status.json); "
+        "steps trained: the optimizer steps of all its trials, which the machine's load does "
+        "not change.",
         "",
         "| search | trials | pruned | steps trained | wall (s) | until the best trial ended (s) "
         "| best validation accuracy (trial) | trials / hour | distinct trial numbers / settings |",
@@ -156,16 +179,21 @@ def section(results: dict[str, dict[str, Any]], trials: int) -> str:
             f"{'yes' if r['distinct_numbers'] else 'NO'} / "
             f"{r['distinct_settings']} of {r['trials']} |"
         )
-    none, median = results["pruner=none"], results["pruner=median"]
-    two = results["2 workers, one study, pruner=none"]
-    lines += [
-        "",
-        f"Median pruning: {median['steps'] / none['steps']:.2f}x the training steps and "
-        f"{median['wall'] / none['wall']:.2f}x the wall time of no pruning, "
-        f"best accuracy {median['best']:.4f} against {none['best']:.4f}. Two workers sharing "
-        f"one study: {two['per_hour'] / none['per_hour']:.2f}x the trials per hour of one.",
-        MARK_END,
-    ]
+    none, median = results.get("pruner=none"), results.get("pruner=median")
+    two = results.get("2 workers, one study, pruner=none")
+    lines.append("")
+    if none and median:
+        lines.append(
+            f"Median pruning: {median['steps'] / none['steps']:.2f}x the training steps and "
+            f"{median['wall'] / none['wall']:.2f}x the wall time of no pruning, best accuracy "
+            f"{median['best']:.4f} against {none['best']:.4f}."
+        )
+    if none and two:
+        lines.append(
+            f"Two workers sharing one study: {two['per_hour'] / none['per_hour']:.2f}x the "
+            "trials per hour of one."
+        )
+    lines.append(MARK_END)
     return "\n".join(lines)
 
 
@@ -180,10 +208,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--out", type=Path, default=ROOT / "experiments/BENCHMARKS.md")
+    parser.add_argument(
+        "--records", type=Path, help="tabulate the searches already run into this folder"
+    )
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ftlab-sweeps-") as tmp:
-        results = measure(options.trials, Path(tmp))
-    text = section(results, options.trials)
+    if options.records:
+        found = results(options.records)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ftlab-sweeps-") as tmp:
+            measure(options.trials, Path(tmp))
+            found = results(Path(tmp))
+    text = section(found, options.trials)
     print(text)
     write(text, options.out)
 

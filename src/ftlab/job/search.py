@@ -21,7 +21,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, Transformer
 from hydra.core.plugins import Plugins
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -134,10 +134,12 @@ class OptunaSearch:
         self.pruner = str(pruner)
         self.params = {str(k): str(v) for k, v in (params or {}).items()}
         self.launcher: Any = None
+        self.config: DictConfig | None = None
         self.sweep_dir = Path(".")
         self.job_idx = 0
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        self.config = config
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function
@@ -147,6 +149,9 @@ class OptunaSearch:
         """Ask for `n_jobs` trials at a time, launch them, tell the study how each ended."""
         space, prefixes, fixed = search_space(self.params, arguments)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        # the sweep's composition, as Hydra's basic sweeper records it (what the jobs read
+        # to name what their sweep varies: hydra_runtime.swept_overrides)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
         url = storage_url(self.storage, self.sweep_dir)
         if self.storage:
             # a shared or continued study: this worker must not draw the points another worker
