@@ -148,11 +148,11 @@ class OptunaSearch:
     def sweep(self, arguments: list[str]) -> None:
         """Ask for `n_jobs` trials at a time, launch them, tell the study how each ended."""
         space, prefixes, fixed = search_space(self.params, arguments)
+        url = storage_url(self.storage, self.sweep_dir)  # refused before anything is written
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         # the sweep's composition, as Hydra's basic sweeper records it (what the jobs read
         # to name what their sweep varies: hydra_runtime.swept_overrides)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
-        url = storage_url(self.storage, self.sweep_dir)
         if self.storage:
             # a shared or continued study: this worker must not draw the points another worker
             # (or the earlier run) drew from the same seed; Optuna's parallel workers do the same
