@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import random
+import time
 from typing import Any
 
 from omegaconf import DictConfig
@@ -21,6 +23,7 @@ from ftlab.errors import FtlabError
 log = logging.getLogger(__name__)
 
 PRUNERS = ("median", "hyperband", "none")
+_CREATE_TRIES = 5
 
 
 def open_storage(url: str) -> Any:
@@ -29,9 +32,19 @@ def open_storage(url: str) -> Any:
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
-    if "://" in url:
-        return optuna.storages.RDBStorage(url)
-    return optuna.storages.JournalStorage(JournalFileBackend(url))
+    if "://" not in url:
+        return optuna.storages.JournalStorage(JournalFileBackend(url))
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(_CREATE_TRIES):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (IntegrityError, OperationalError):
+            # workers started together on a new database race to create its tables: the
+            # loser finds them made on its next try
+            if attempt == _CREATE_TRIES - 1:
+                raise
+            time.sleep(0.2 + random.random())
 
 
 def make_pruner(name: str) -> Any:
