@@ -174,7 +174,9 @@ def section(results: dict[str, dict[str, Any]], trials: int) -> str:
         "steps; TPE (seed 1234) over learning rate (log 1e-5..3e-4) x epochs (1, 2, 3) x "
         "warm-up (0..0.2). Times from the first job's start to each job's end (status.json); "
         "steps trained: the optimizer steps of all its trials, which the machine's load does "
-        "not change.",
+        "not change. The searches run one after another, so on a shared machine their wall "
+        "times compare only if its load stayed the same (the load average above is the one "
+        "at the end).",
         "",
         "| search | trials | pruned | steps trained | wall (s) | until the best trial ended (s) "
         "| best validation accuracy (trial) | trials / hour | distinct trial numbers / settings |",
@@ -200,6 +202,7 @@ def section(results: dict[str, dict[str, Any]], trials: int) -> str:
     if none and median:
         lines += ["", *trial_by_trial(none["by_trial"], median["by_trial"])]
     if none and two:
+        lines.append("")
         lines.append(
             f"Two workers sharing one study: {two['per_hour'] / none['per_hour']:.2f}x the "
             "trials per hour of one."
