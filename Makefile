@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The CPU build of torch; on a GPU machine: make install TORCH=torch
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,wandb,tensorboard,mlflow,peft,qlora,crf,report,sweep,export,augment,retrieval
+
+EXTRAS ?= dev,wandb,tensorboard,mlflow,peft,qlora,crf,report,sweep,ray,export,augment,retrieval
 STAMP  := $(VENV)/.ftlab-installed
 # Everything below runs offline: models and data come from installed packages.
 # (logger=wandb needs no setting here: without a key or network it logs offline by itself.)
@@ -12,11 +13,9 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 # the folder `make report` reads: make report RUNS=experiments/multirun/<sweep>
 RUNS   ?= experiments
 
-# `make dashboard`: the MLflow UI for the store logger=mlflow writes (RUNS/mlflow.db). The UI
-# server runs from its own venv with the same mlflow: it needs SQLAlchemy 2, which Optuna
-# 2.10's study storage (the sweep extra) does not run with; logging works with either.
+# `make dashboard`: the MLflow UI for the store logger=mlflow writes (RUNS/mlflow.db), from
+# .venv (Optuna >= 4 and MLflow share SQLAlchemy 2)
 PORT      ?= 5000
-DASHBOARD ?= .venv-dashboard
 
 .PHONY: help install demo test test-slow bench lint format report dashboard clean
 
@@ -65,9 +64,8 @@ report: install  ## leaderboard of the runs under RUNS (markdown, leaderboard.cs
 
 dashboard: install  ## the MLflow UI on 127.0.0.1 for the runs logged with logger=mlflow (RUNS/mlflow.db)
 	@test -f $(RUNS)/mlflow.db || { echo "no MLflow store at $(RUNS)/mlflow.db: run with logger=mlflow first (or set RUNS=)"; exit 1; }
-	@test -x $(DASHBOARD)/bin/mlflow || { $(PYTHON) -m venv $(DASHBOARD) && $(DASHBOARD)/bin/python -m pip install --quiet "mlflow==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("mlflow"))')"; }
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (store $(RUNS)/mlflow.db; Ctrl-C stops it)"
-	MLFLOW_DISABLE_TELEMETRY=$${MLFLOW_DISABLE_TELEMETRY:-true} $(DASHBOARD)/bin/mlflow ui --backend-store-uri sqlite:///$(abspath $(RUNS))/mlflow.db --host 127.0.0.1 --port $(PORT)
+	MLFLOW_DISABLE_TELEMETRY=$${MLFLOW_DISABLE_TELEMETRY:-true} $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath $(RUNS))/mlflow.db --host 127.0.0.1 --port $(PORT)
 
 clean:  ## remove the virtual environment and local run outputs
-	rm -rf $(VENV) $(DASHBOARD) experiments/runs experiments/multirun
+	rm -rf $(VENV) experiments/runs experiments/multirun

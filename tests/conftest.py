@@ -31,6 +31,7 @@ LONGEST_FILES = (
     "test_distill.py",
     "test_families_classification.py",
     "test_sweep.py",
+    "test_optuna_search.py",
     "test_benchmarks.py",
     "test_families_ner.py",
     "test_families_lora.py",

@@ -112,9 +112,11 @@ def test_wheel_ships_the_config_tree_and_runs_from_any_directory(tmp_path: Path)
     assert "ftlab/metrics/modules/f1/f1.py" in names
     # exactly the source tree's modules and configs: none missing (a package left out of
     # pyproject's list), none extra (a stale one)
+    # (and ftlab's Hydra sweeper, in the hydra_plugins namespace package)
     modules = {
-        "ftlab/" + str(p.relative_to(source / "src/ftlab"))
-        for p in (source / "src/ftlab").rglob("*.py")
+        str(p.relative_to(source / "src"))
+        for package in ("ftlab", "hydra_plugins")
+        for p in (source / "src" / package).rglob("*.py")
     }
     configs = {
         "ftlab/conf/" + str(p.relative_to(source / "conf"))

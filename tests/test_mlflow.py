@@ -168,7 +168,8 @@ def _check_in_browser(port: int, run_id: str, run_name: str) -> None:
 @pytest.mark.slow
 def test_make_dashboard_serves_the_store(store) -> None:
     """`make dashboard RUNS=<root>`: the MLflow UI on 127.0.0.1 answers with the run over
-    its REST API and in a browser (the first call builds the UI's own venv: minutes)."""
+    its REST API and in a browser, served from the project's .venv (SQLAlchemy 2 with
+    Optuna 4+: no second environment)."""
     import json
     import os
     import signal

@@ -231,3 +231,31 @@ def test_resume_refuses_an_optuna_search() -> None:
 
     with pytest.raises(FtlabError, match="an Optuna search continues from its study"):
         resume_overrides(["-m", "hparams_search=optuna", "resume=auto"])
+
+
+@pytest.mark.slow  # about 35 s on 2 cores, most of it Ray starting
+def test_ray_launcher_runs_a_two_job_sweep(
+    tmp_path: Path, tiny_model_dir: Path, intent_files: dict
+) -> None:
+    """hydra/launcher=ray: each job a Ray task on a local Ray instance, with the same run
+    directories, records and summary as the other launchers."""
+    from helpers import ftlab, tiny_run_overrides
+
+    sweep = tmp_path / "sweep"
+    where = [f"output_root={tmp_path / 'out'}", f"hydra.sweep.dir={sweep}"]
+    tiny = [*tiny_run_overrides(tiny_model_dir, intent_files), "trainer.max_steps=3"]
+    # a subprocess: the local Ray instance and its workers end with the sweep's process
+    ray = ("hydra/launcher=ray", "trainer.seed=1,2")
+    result = ftlab("-m", *tiny, *where, *ray, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_json(sweep / "summary.json")
+    assert [job["status"] for job in summary["jobs"]] == ["completed", "completed"]
+    for job, seed in zip(summary["jobs"], (1, 2), strict=True):
+        job_dir = Path(job["run_dir"])
+        assert job["value"] == _metric(job_dir)
+        assert yaml.safe_load((job_dir / "config.yaml").read_text())["trainer"]["seed"] == seed
+        assert (job_dir / "model" / "config.json").is_file()
+    # each job ran in a Ray worker process of its own (max_calls=1); the basic launcher
+    # runs every job in the sweep's one process
+    pids = {read_json(sweep / job / "status.json")["pid"] for job in ("0", "1")}
+    assert len(pids) == 2

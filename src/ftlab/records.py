@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 STATUS_FILE = "status.json"
+# a run that ended with all its records: trained to the end, or stopped early by an
+# Optuna search's pruner (training/trial.py)
+FINISHED_STATES = ("completed", "pruned")
 METRICS_FILE = "metrics.json"
 ENV_FILE = "env.json"
 CONFIG_FILE = "config.yaml"

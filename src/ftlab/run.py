@@ -10,6 +10,7 @@ import sys
 import warnings
 
 import hydra
+from hydra.core.plugins import Plugins
 from omegaconf import DictConfig
 
 from ftlab.config.compose import check_composition
@@ -20,8 +21,12 @@ from ftlab.errors import one_line_errors
 from ftlab.job.resume import resume_overrides
 from ftlab.job.run_dirs import check_output_dirs, claim_named_run_dir, single_run
 from ftlab.run_lock import release
+from hydra_plugins.ftlab_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
 register_resolvers()
+# Hydra finds plugins by listing the `hydra_plugins` package's folders, which misses the one
+# an editable install (make install) maps from src/: ftlab's sweeper is named to it here
+Plugins.instance().register(OptunaSweeper)
 # conf/hydra/launcher/submitit_*.yaml are complete presets named like the plugin's configs,
 # so Hydra checks them against the plugin's schema (wanted) and says so on every run (not)
 warnings.filterwarnings("ignore", message="(?s).*validated against ConfigStore schema")

@@ -73,6 +73,7 @@ TOP_LEVEL_KEYS = frozenset(
         "distill",
         "output_root",
         "resume",
+        "trial",
     }
 )
 

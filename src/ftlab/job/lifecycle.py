@@ -173,8 +173,14 @@ def _run_claimed(cfg: DictConfig, run_dir: Path, sweep_job: bool) -> float | Non
         _record_failure(run_dir, f"{type(exc).__name__}: {exc}", started)
         raise
     seconds = time.time() - started
-    write_status(run_dir, "completed", seconds=round(seconds, 1))
+    pruned_at = metrics["train"].get("pruned_at_step")
+    if pruned_at is None:
+        write_status(run_dir, "completed", seconds=round(seconds, 1))
+    else:  # an Optuna search stopped it early; its records are complete all the same
+        write_status(run_dir, "pruned", seconds=round(seconds, 1), pruned_at_step=pruned_at)
     print(summary_table(metrics, run_dir, seconds))
+    if pruned_at is not None:
+        print(f"pruned by the search's pruner at step {pruned_at} (trial {cfg.trial.number})")
     stage = stage_summary(run_dir)
     if stage:
         print(stage)

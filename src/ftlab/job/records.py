@@ -24,6 +24,7 @@ _PACKAGES = (
     "evaluate",
     "accelerate",
     "hydra-core",
+    "optuna",
     "seqeval",
     "peft",
     "wandb",
@@ -35,7 +36,8 @@ _STATUS_KEPT = ("started", "resumed_from")
 
 
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:
-    """Record `running`, `completed`, `failed` or `interrupted` with a timestamp."""
+    """Record `running`, `completed`, `pruned` (an Optuna search stopped it early), `failed`
+    or `interrupted` with a timestamp."""
     now = time.time()
     path = run_dir / STATUS_FILE
     previous = read_json(path) if path.exists() else {}

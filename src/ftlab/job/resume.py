@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from ftlab.config.secrets import redacted_container
 from ftlab.errors import FtlabError
+from ftlab.job.run_dirs import KEPT_STATES
 from ftlab.records import CONFIG_FILE, last_checkpoint, read_json
 from ftlab.run_lock import run_status
 
@@ -58,7 +59,7 @@ def _unfinished_run(run_dir: Path, wanted: dict[str, Any]) -> bool:
     record, config_file = run_status(run_dir), run_dir / CONFIG_FILE
     if record is None or not config_file.exists():
         return False
-    if record.get("status") in ("completed", "running"):
+    if record.get("status") in KEPT_STATES:
         return False
     saved = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
     return _comparable(saved) == wanted
@@ -97,6 +98,7 @@ def _named_unfinished(args: list[str]) -> Path | None:
         return run_dir
     why = {
         "completed": "a completed run; name another hydra.run.dir",
+        "pruned": "a run its search pruned; name another hydra.run.dir",
         "running": "a live run; wait for it to end, or name another hydra.run.dir",
     }.get(
         str(record.get("status")),

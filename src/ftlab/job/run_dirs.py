@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ftlab.errors import FtlabError, boundary
-from ftlab.records import STATUS_FILE
+from ftlab.records import FINISHED_STATES, STATUS_FILE
 from ftlab.run_lock import claim, run_status
 
 # a run in one of these states has results (or a live process) that a new run would overwrite
-KEPT_STATES = ("completed", "running")
+KEPT_STATES = (*FINISHED_STATES, "running")
 # command-line flags that only print (no run, nothing to create)
 _PRINT_ONLY = ("--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion")
 

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from ftlab.errors import print_error
 from ftlab.records import (
     CONFIG_FILE,
+    FINISHED_STATES,
     METRICS_FILE,
     read_json,
     write_json,
@@ -34,7 +35,9 @@ log = logging.getLogger("ftlab")
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
 BEST_FILE = "best_trial.yaml"
-OPTUNA_RESULTS = "optimization_results.yaml"  # written by hydra-optuna-sweeper
+OPTUNA_RESULTS = "optimization_results.yaml"  # written by the Optuna sweeper (job/search.py)
+# the overrides the Optuna sweeper adds to name each job's trial (bookkeeping, not a setting)
+TRIAL_PREFIX = "trial."
 
 
 @dataclass
@@ -49,6 +52,7 @@ class JobRecord:
     error: str | None
     run_dir: str
     maximize: bool = True  # the job's trainer.greater_is_better (the task's metric direction)
+    trial: int | None = None  # its Optuna trial's number, in an Optuna search
 
 
 def _clean(override: str) -> str:
@@ -61,17 +65,18 @@ def read_job(job_dir: Path) -> JobRecord:
     overrides_file = job_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
     status: dict[str, Any] = run_status(job_dir) or {}  # a job killed outright: interrupted
-    metric = value = None
+    metric = value = trial = None
     maximize = True
     if (job_dir / CONFIG_FILE).exists():
         config = OmegaConf.load(job_dir / CONFIG_FILE)
         metric = config.task.get("main_metric")
         maximize = bool(config.trainer.get("greater_is_better", True))
+        trial = (config.get("trial") or {}).get("number")
     if metric and (job_dir / METRICS_FILE).exists():
         value = read_json(job_dir / METRICS_FILE).get("validation", {}).get(f"eval_{metric}")
     return JobRecord(
         job=int(job_dir.name),
-        overrides=[_clean(o) for o in overrides or []],
+        overrides=[_clean(o) for o in overrides or [] if not _clean(o).startswith(TRIAL_PREFIX)],
         # a job killed outright (or never started) has no final status
         status=status.get("status", "not started"),
         metric=metric,
@@ -79,6 +84,7 @@ def read_job(job_dir: Path) -> JobRecord:
         error=status.get("error"),
         run_dir=str(job_dir),
         maximize=maximize,
+        trial=trial,
     )
 
 
@@ -105,7 +111,8 @@ def summary_markdown(jobs: list[JobRecord]) -> str:
         value = f"{job.value:.4f}" if job.value is not None else "-"
         status = job.status if not job.error else f"{job.status}: {job.error}"
         status = status.replace("|", "/").replace("\n", " ")
-        lines.append(f"| {job.job} | {' '.join(varying) or '-'} | {status} | {value} |")
+        name = f"{job.job} (trial {job.trial})" if job.trial is not None else str(job.job)
+        lines.append(f"| {name} | {' '.join(varying) or '-'} | {status} | {value} |")
     return "\n".join(lines) + "\n"
 
 
@@ -122,7 +129,7 @@ def write_summary(sweep_dir: Path) -> list[JobRecord]:
     jobs = sweep_jobs(sweep_dir)
     best = best_job(jobs)
     text = summary_markdown(jobs)
-    failed = [j.job for j in jobs if j.status != "completed"]
+    failed = [j.job for j in jobs if j.status not in FINISHED_STATES]
     write_text_atomic(sweep_dir / SUMMARY_MD, text)
     write_json(
         sweep_dir / SUMMARY_JSON,
@@ -160,8 +167,13 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         jobs = write_summary(sweep_dir)
-        failed = [j for j in jobs if j.status != "completed"]
-        print(f"\nsweep {sweep_dir}: {len(jobs) - len(failed)} of {len(jobs)} jobs completed")
+        failed = [j for j in jobs if j.status not in FINISHED_STATES]
+        pruned = sum(j.status == "pruned" for j in jobs)
+        finished = len(jobs) - len(failed) - pruned
+        print(
+            f"\nsweep {sweep_dir}: {finished} of {len(jobs)} jobs completed"
+            + (f", {pruned} pruned" if pruned else "")
+        )
         print(summary_markdown(jobs), end="")
         best = best_job(jobs)
         if best is not None and best.value is not None and not math.isnan(best.value):

@@ -15,9 +15,17 @@ from ftlab.records import CONFIG_FILE, ENV_FILE, METRICS_FILE, STATUS_FILE, TRAI
 from ftlab.run_lock import run_status
 
 # Config keys that never change a result: where a run is written, how it is displayed, and
-# `resume` (set in the jobs a resumed sweep ran, not in those it skipped).
-# The seed is left out too: it is what the leaderboard aggregates over.
-NOT_A_SETTING = ("output_root", "resume", "trainer.seed", "trainer.disable_tqdm", "logger.")
+# `resume` (set in the jobs a resumed sweep ran, not in those it skipped), an Optuna job's
+# `trial` (which study it reports to). The seed is left out too: it is what the
+# leaderboard aggregates over.
+NOT_A_SETTING = (
+    "output_root",
+    "resume",
+    "trial.",
+    "trainer.seed",
+    "trainer.disable_tqdm",
+    "logger.",
+)
 # command-line keys that are no setting of the run at all
 NOT_AN_OVERRIDE = ("hydra.", "hydra/", "logger")
 

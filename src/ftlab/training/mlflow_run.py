@@ -139,6 +139,10 @@ def log_final(run: Any, metrics: dict[str, dict[str, float]], step: int) -> None
         if name.startswith(prefix) and isinstance(value, (int, float))
     }
     mlflow.log_metrics(final, step=step)
+    pruned = metrics["train"].get("pruned_at_step")
+    if pruned is not None:  # an Optuna search stopped it early (training/trial.py)
+        mlflow.set_tag("status", "pruned")
+        mlflow.log_metric("pruned_at_step", float(pruned))
 
 
 def log_records(run: Any, run_dir: Path, log_artifacts: bool) -> None:

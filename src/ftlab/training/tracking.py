@@ -205,3 +205,6 @@ def write_summary(run: Any, metrics: dict[str, dict[str, float]]) -> None:
                 if name.startswith(prefix) and isinstance(value, (int, float))
             }
         )
+    pruned = metrics["train"].get("pruned_at_step")
+    if pruned is not None:  # an Optuna search stopped it early (training/trial.py)
+        run.summary.update({"status": "pruned", "pruned_at_step": pruned})

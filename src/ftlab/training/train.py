@@ -154,6 +154,7 @@ def train(
     from ftlab.recipes.trainer import RecipeTrainer
     from ftlab.training.callbacks import CheckpointOnSignal, StopOnNonFiniteLoss
     from ftlab.training.timing import Timings
+    from ftlab.training.trial import trial_callbacks
 
     # torch warns on every DataLoader when pin_memory is on and no GPU is present
     warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
@@ -203,6 +204,8 @@ def train(
     # grow with world size and gradient_accumulation_steps (measured: 2x at either = 2).
     model.accepts_loss_kwargs = False
     non_finite, on_signal = StopOnNonFiniteLoss(), CheckpointOnSignal()
+    with boundary("opening the job's Optuna trial (trial.storage)", "check hydra.sweeper.storage"):
+        reporters = trial_callbacks(cfg, main_process=args.process_index == 0)
     mixed = args.bf16 or args.fp16
     collator = task.data_collator(tokenizer, pad_to_multiple_of=8 if mixed else None)
     if distill.teacher_path(cfg) is not None:  # the teacher's logits: once, then cached
@@ -246,6 +249,7 @@ def train(
                     non_finite,
                     on_signal,
                     timings.loop,
+                    *reporters,
                 ],
             }
             # a kind's options may replace a common one (mined hard negatives: the train set)
@@ -262,6 +266,9 @@ def train(
             with timings.phase("training"), boundary("training"):
                 train_metrics = _fit(trainer, run_dir, resume_from, non_finite, on_signal)
             timings.split_training()
+            pruned = [r.pruned_at for r in reporters if r.pruned_at is not None]
+            if pruned:  # lifecycle.py records the job as `pruned`
+                train_metrics["pruned_at_step"] = pruned[0]
         else:  # the model as loaded, evaluated and saved as a run's is (a baseline)
             log.info("trainer.do_train=false: no training; the model as loaded is evaluated")
             train_metrics = {"trained": False}

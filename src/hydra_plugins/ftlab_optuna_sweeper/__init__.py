@@ -1,0 +1,1 @@
+"""ftlab's Optuna sweeper for Hydra (`hparams_search=optuna`); the work is in ftlab.job.search."""
