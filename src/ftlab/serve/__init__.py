@@ -1,0 +1,1 @@
+"""`python -m ftlab.serve`: a finished run behind HTTP (FastAPI), batched and scaled by Ray Serve."""

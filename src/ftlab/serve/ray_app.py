@@ -1,0 +1,155 @@
+"""The service on Ray Serve: a `Model` deployment holds the model and batches requests
+(`@serve.batch`), with replicas, autoscaling, back-pressure and graceful shutdown from Ray;
+a `Gateway` deployment is the FastAPI app (ingress) that calls it through a handle.
+
+Local Ray by default; `serve.address=ray://HOST:10001` runs the same deployments on a Ray
+cluster (KubeRay on Kubernetes), which needs ftlab installed on its nodes and the run
+directory readable there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI
+from omegaconf import DictConfig
+from ray import serve
+from ray.serve.exceptions import BackPressureError
+
+from ftlab.errors import FtlabError, boundary
+from ftlab.serve.answering import Reply, Request, answer_batch
+from ftlab.serve.app import DRAINING, Overloaded, Service, Settings, create_app
+
+log = logging.getLogger("ftlab.serve")
+
+APP_NAME = "ftlab"
+MODEL_DEPLOYMENT = "Model"
+
+
+def _texts_in(requests: list[Request]) -> int:
+    return sum(len(request.texts) for request in requests)
+
+
+@serve.deployment(name=MODEL_DEPLOYMENT)
+class Model:
+    """One replica: the run's model (ServedModel), fed batches of requests."""
+
+    def __init__(
+        self, run: Any, backend: str, threads: int | None, batch_texts: int, wait_s: float
+    ) -> None:
+        from ftlab.serve.model import ServedModel
+
+        self.model = ServedModel(run, backend, threads)
+        # a batch closes at serve.max_batch_inputs texts (batch_size_fn counts texts), or
+        # once it has waited serve.batch_wait_timeout_s
+        self.predict.set_max_batch_size(batch_texts)
+        self.predict.set_batch_wait_timeout_s(wait_s)
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_texts_in)
+    async def predict(self, requests: list[Request]) -> list[Reply]:
+        # in a thread: the replica's event loop keeps taking requests (and health checks)
+        return await asyncio.to_thread(answer_batch, self.model, requests)
+
+    def info(self) -> dict[str, Any]:
+        return self.model.info()
+
+
+class RayBackend:
+    """The Model deployment through its handle; Ray's full queue becomes Overloaded."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def predict(self, request: Request) -> Reply:
+        try:
+            return await self.handle.predict.remote(request)
+        except BackPressureError as exc:
+            raise Overloaded from exc
+
+    async def info(self) -> dict[str, Any]:
+        return await self.handle.info.remote()
+
+
+def gateway_app(settings: Settings) -> FastAPI:
+    """The ingress replica's app (built on the replica): the Model deployment's handle."""
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        handle = serve.get_deployment_handle(MODEL_DEPLOYMENT, app_name=APP_NAME)
+        await service.attach(RayBackend(handle))
+        yield
+        service.phase = DRAINING
+
+    return create_app(service, lifespan)
+
+
+def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | None) -> Any:
+    """The two deployments, bound with the config's replicas, batching and limits."""
+    s = cfg.serve
+    scaling: dict[str, Any] = {"num_replicas": int(s.num_replicas)}
+    if s.max_replicas is not None:
+        scaling = {
+            "autoscaling_config": {
+                "min_replicas": int(s.num_replicas),
+                "max_replicas": int(s.max_replicas),
+                "target_ongoing_requests": float(s.target_ongoing_requests),
+            }
+        }
+    model = Model.options(
+        **scaling,
+        max_ongoing_requests=int(s.max_ongoing_requests),
+        max_queued_requests=int(s.max_queued_requests),
+        graceful_shutdown_timeout_s=float(s.drain_s),
+    ).bind(run, str(s.backend), threads, int(s.max_batch_inputs), float(s.batch_wait_timeout_s))
+    gateway = serve.deployment(
+        serve.ingress(partial(gateway_app, settings))(),
+        name="Gateway",
+        # the gateway only awaits the model: it holds many requests at once, cheaply
+        max_ongoing_requests=4 * int(s.max_ongoing_requests) * int(s.max_replicas or s.num_replicas),
+        graceful_shutdown_timeout_s=float(s.drain_s),
+    )
+    return gateway.bind(model)
+
+
+def start(cfg: DictConfig, settings: Settings, run: Any, threads: int | None) -> None:
+    """Ray (local, or the cluster at serve.address), Serve's HTTP proxy on host:port, and
+    the application; returns once its replicas are up."""
+    import ray
+
+    s = cfg.serve
+    with boundary(
+        "starting Ray" + (f" at {s.address}" if s.address else ""),
+        "check serve.address (ray://HOST:10001), or leave it null for a local Ray",
+    ):
+        ray.init(address=s.address or None, logging_level=logging.WARNING, include_dashboard=False)
+        serve.start(http_options={"host": str(s.host), "port": int(s.port)})
+    with boundary("starting the service's deployments", "see the Ray logs above"):
+        serve.run(application(cfg, settings, run, threads), name=APP_NAME, route_prefix="/")
+
+
+def serve_on_ray(cfg: DictConfig, settings: Settings, run: Any, threads: int | None) -> None:
+    """Serve until SIGINT / SIGTERM, then shut Ray Serve down gracefully (replicas finish
+    their requests in flight, up to serve.drain_s)."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    start(cfg, settings, run, threads)
+    print(
+        f"ftlab.serve: http://{cfg.serve.host}:{cfg.serve.port} (Ray Serve, "
+        f"{cfg.serve.num_replicas} replica(s), backend={cfg.serve.backend})",
+        flush=True,
+    )
+    stop.wait()
+    log.info("draining: finishing requests in flight (serve.drain_s=%s)", cfg.serve.drain_s)
+    try:
+        serve.shutdown()
+    except Exception as exc:  # a cluster gone already: nothing is left to drain
+        raise FtlabError(f"shutting Ray Serve down: {exc}") from exc
