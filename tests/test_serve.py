@@ -20,11 +20,11 @@ from helpers import reloaded_records, tiny_run
 pytest.importorskip("fastapi")
 pytest.importorskip("prometheus_client")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from ftlab.serve.app import Limits, Service, Settings, create_app  # noqa: E402
-from ftlab.serve.local import LocalBackend, loading_app  # noqa: E402
-from ftlab.serve.model import ServedModel  # noqa: E402
+from ftlab.serve.app import Limits, Service, Settings, create_app
+from ftlab.serve.local import LocalBackend, loading_app
+from ftlab.serve.model import ServedModel
 
 KEY = "s3cret-key-for-tests"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -80,7 +80,9 @@ def intent(intent_run: Path) -> ServedModel:
 
 @pytest.fixture(scope="module")
 def client(intent: ServedModel) -> TestClient:
-    return client_for(intent, Settings(Limits(max_body_bytes=4000, max_inputs=4, max_chars=200), KEY))
+    return client_for(
+        intent, Settings(Limits(max_body_bytes=4000, max_inputs=4, max_chars=200), KEY)
+    )
 
 
 def post(client: TestClient, body: object, headers: dict | None = None):
@@ -126,9 +128,7 @@ def test_each_limit_is_a_413_naming_it(client: TestClient) -> None:
     too_long = post(client, {"inputs": ["ok ?", "x" * 201]})
     assert too_long.status_code == 413
     assert "input 1" in too_long.json()["error"] and "serve.max_chars" in too_long.json()["error"]
-    big = client.post(
-        "/v1/predict", content=b'{"inputs": "' + b"y" * 5000 + b'"}', headers=AUTH
-    )
+    big = client.post("/v1/predict", content=b'{"inputs": "' + b"y" * 5000 + b'"}', headers=AUTH)
     assert big.status_code == 413 and "serve.max_body_bytes" in big.json()["error"]
     # a body that hides its size (chunked, no Content-Length) is cut off too
     chunked = client.post(
@@ -323,7 +323,8 @@ def test_served_over_loopback_by_the_command(intent_run: Path, tmp_path: Path) -
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
-    assert server.returncode == 0, output
+    # uvicorn finishes what it holds, then ends by the signal it was sent, as Unix tools do
+    assert server.returncode in (0, -15) and "Application shutdown complete" in output, output
     assert "Where" not in output  # the access log never holds the text
 
 

@@ -67,6 +67,7 @@ class Service:
         self.phase = LOADING
         self.backend: Backend | None = None
         self.info: dict[str, Any] = {}
+        self.in_flight = 0  # predictions accepted and not yet answered (draining waits for 0)
 
     async def attach(self, backend: Backend) -> None:
         """The backend is up: serve it."""
@@ -261,9 +262,7 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
         return _problem(500, "internal error; the server's log has its type")
 
     def unavailable(why: str) -> HTTPException:
-        return HTTPException(
-            503, why, headers={"Retry-After": str(service.settings.retry_after_s)}
-        )
+        return HTTPException(503, why, headers={"Retry-After": str(service.settings.retry_after_s)})
 
     @app.post(PREDICT, response_model=PredictResponse, responses=errors)
     async def predict(body: PredictRequest) -> PredictResponse:
@@ -275,6 +274,7 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
         options = AnswerOptions(**body.parameters.model_dump())
         metrics = service.metrics
         metrics.queue.inc()
+        service.in_flight += 1
         try:
             reply = await asyncio.wait_for(
                 service.backend.predict(ModelRequest(texts, options)), service.settings.timeout_s
@@ -287,6 +287,7 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
             raise unavailable("the service is at capacity; retry shortly") from exc
         finally:
             metrics.queue.dec()
+            service.in_flight -= 1
         if reply.status != 200:
             raise HTTPException(reply.status, reply.error)
         metrics.inputs.inc(len(texts))

@@ -55,7 +55,8 @@ def settings_of(cfg: DictConfig) -> Settings:
     if s.max_inputs > s.max_batch_inputs:
         raise FtlabError(
             f"serve.max_inputs={s.max_inputs} is above serve.max_batch_inputs="
-            f"{s.max_batch_inputs}: a request must fit in one batch; lower the one or raise the other"
+            f"{s.max_batch_inputs}: a request must fit in one batch; lower the one or raise "
+            "the other"
         )
     key = os.environ.get(API_KEY_ENV) or None
     if key is None and not _loopback(str(s.host)):

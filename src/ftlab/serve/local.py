@@ -57,7 +57,9 @@ def loading_app(settings: Settings, load: Callable[[], Backend]) -> tuple[FastAP
     return create_app(service, lifespan), failures
 
 
-def serve_here(settings: Settings, load: Callable[[], Backend], host: str, port: int, drain_s: float) -> None:
+def serve_here(
+    settings: Settings, load: Callable[[], Backend], host: str, port: int, drain_s: float
+) -> None:
     """uvicorn on host:port until SIGINT / SIGTERM (requests in flight get `drain_s` to
     finish); a model that fails to load stops it with its one-line error."""
     import uvicorn

@@ -31,9 +31,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.inputs = Counter(
-            "ftlab_serve_inputs", "texts predicted", registry=self.registry
-        )
+        self.inputs = Counter("ftlab_serve_inputs", "texts predicted", registry=self.registry)
         self.batch_size = Histogram(
             "ftlab_serve_batch_size",
             "requests answered by the same model call, observed once per request",

@@ -93,7 +93,9 @@ class ServedModel:
         if backend not in BACKENDS:
             raise FtlabError(f"serve.backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
         paths = run_paths(run)
-        with boundary("loading the run's model", "check that the run completed and model/ is whole"):
+        with boundary(
+            "loading the run's model", "check that the run completed and model/ is whole"
+        ):
             self.runs = [load_run(path) for path in paths]
         check_same_labels(self.runs)
         self.backend = backend
@@ -123,7 +125,8 @@ class ServedModel:
         rows = Dataset.from_dict({self.task.input_text_column: list(texts)})
         inputs = self.task.prediction_inputs(rows, self.tokenizer)
         members = [
-            outputs_by(run, inputs, logits) for run, logits in zip(self.runs, self._logits, strict=True)
+            outputs_by(run, inputs, logits)
+            for run, logits in zip(self.runs, self._logits, strict=True)
         ]
         outputs = ensemble([member.outputs for member in members])
         records = self.task.prediction_records(inputs, outputs, self.tokenizer)

@@ -13,9 +13,9 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 
-from ftlab.errors import FtlabError, boundary
+from ftlab.errors import boundary
 from ftlab.serve.answering import Reply, Request, answer_batch
 from ftlab.serve.app import DRAINING, Overloaded, Service, Settings, create_app
 
@@ -77,9 +77,14 @@ class RayBackend:
         return await self.handle.info.remote()
 
 
+# the gateway replica's service (each replica is a process of its own): what drain() marks
+_services: list[Service] = []
+
+
 def gateway_app(settings: Settings) -> FastAPI:
     """The ingress replica's app (built on the replica): the Model deployment's handle."""
     service = Service(settings)
+    _services.append(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,19 +114,42 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
         max_queued_requests=int(s.max_queued_requests),
         graceful_shutdown_timeout_s=float(s.drain_s),
     ).bind(run, str(s.backend), threads, int(s.max_batch_inputs), float(s.batch_wait_timeout_s))
+
+    def build_gateway_app() -> FastAPI:  # a plain function: what Ray Serve calls a builder
+        return gateway_app(settings)
+
+    @serve.ingress(build_gateway_app)
+    class Gateway:
+        def __init__(self, model: Any) -> None:
+            self.model = model  # bound so that the application deploys Model with it
+
+        def drain(self) -> int:
+            """From now on /ready and new predictions answer 503 (Retry-After); returns the
+            predictions still in flight."""
+            for service in _services:
+                service.phase = DRAINING
+            return sum(service.in_flight for service in _services)
+
     gateway = serve.deployment(
-        serve.ingress(partial(gateway_app, settings))(),
+        Gateway,
         name="Gateway",
+        # it awaits the model's replicas: no CPU of its own to reserve (on a 2-core machine
+        # two model replicas would otherwise leave it unscheduled)
+        ray_actor_options={"num_cpus": 0},
         # the gateway only awaits the model: it holds many requests at once, cheaply
-        max_ongoing_requests=4 * int(s.max_ongoing_requests) * int(s.max_replicas or s.num_replicas),
+        max_ongoing_requests=4
+        * int(s.max_ongoing_requests)
+        * int(s.max_replicas or s.num_replicas),
         graceful_shutdown_timeout_s=float(s.drain_s),
     )
     return gateway.bind(model)
 
 
-def start(cfg: DictConfig, settings: Settings, run: Any, threads: int | None) -> None:
+def start(
+    cfg: DictConfig, settings: Settings, run: Any, threads: int | None, stop: threading.Event
+) -> None:
     """Ray (local, or the cluster at serve.address), Serve's HTTP proxy on host:port, and
-    the application; returns once its replicas are up."""
+    the application; returns once its replicas are up. SIGINT / SIGTERM set `stop`."""
     import ray
 
     s = cfg.serve
@@ -130,6 +158,9 @@ def start(cfg: DictConfig, settings: Settings, run: Any, threads: int | None) ->
         "check serve.address (ray://HOST:10001), or leave it null for a local Ray",
     ):
         ray.init(address=s.address or None, logging_level=logging.WARNING, include_dashboard=False)
+        # after ray.init, which sets handlers of its own (SIGTERM would abort the process)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         serve.start(http_options={"host": str(s.host), "port": int(s.port)})
     with boundary("starting the service's deployments", "see the Ray logs above"):
         serve.run(application(cfg, settings, run, threads), name=APP_NAME, route_prefix="/")
@@ -139,9 +170,7 @@ def serve_on_ray(cfg: DictConfig, settings: Settings, run: Any, threads: int | N
     """Serve until SIGINT / SIGTERM, then shut Ray Serve down gracefully (replicas finish
     their requests in flight, up to serve.drain_s)."""
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    start(cfg, settings, run, threads)
+    start(cfg, settings, run, threads, stop)
     print(
         f"ftlab.serve: http://{cfg.serve.host}:{cfg.serve.port} (Ray Serve, "
         f"{cfg.serve.num_replicas} replica(s), backend={cfg.serve.backend})",
@@ -149,7 +178,17 @@ def serve_on_ray(cfg: DictConfig, settings: Settings, run: Any, threads: int | N
     )
     stop.wait()
     log.info("draining: finishing requests in flight (serve.drain_s=%s)", cfg.serve.drain_s)
-    try:
+    import ray
+
+    with boundary("shutting Ray Serve down", "the Ray cluster may be gone already"):
+        # new requests get 503 at once; then the application goes, while the HTTP proxy
+        # still carries the answers back: its replicas finish the requests they hold
+        # (graceful_shutdown_timeout_s = serve.drain_s)
+        gateway = serve.get_app_handle(APP_NAME)
+        deadline = time.monotonic() + float(cfg.serve.drain_s)
+        while gateway.drain.remote().result() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        serve.delete(APP_NAME)
         serve.shutdown()
-    except Exception as exc:  # a cluster gone already: nothing is left to drain
-        raise FtlabError(f"shutting Ray Serve down: {exc}") from exc
+        ray.shutdown()
+    log.info("stopped")
