@@ -49,7 +49,7 @@ test: install  ## the fast offline test suite (the slowest tests listed, so drif
 test-slow: install  ## the slow checks too (full data sets)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
 
-bench: install  ## overhead against a plain Trainer script, padding, cache, inference, 1 vs 2 processes, time to quality -> experiments/BENCHMARKS.md
+bench: install  ## overhead against a plain Trainer script, padding, cache, inference, serving under load, 1 vs 2 processes, time to quality -> experiments/BENCHMARKS.md
 	$(OFFLINE) $(BIN)/python benchmarks/run_all.py
 
 lint: install  ## ruff
