@@ -7,7 +7,8 @@ Sections: framework overhead and start-up (overhead.py), dynamic padding (paddin
 tokenization cache (cache.py), inference (inference.py), 1 against 2 processes
 (throughput.py), the prediction service under load against a naive server (serve_load.py;
 not in quick mode: Ray Serve takes a minute to start on 2 cores), time to quality on whole
-jobs (time_to_quality.py; quick mode: the sentiment job only). Each figure comes with the machine line and its command.
+jobs (time_to_quality.py; quick mode: the sentiment job only). Each figure comes with the
+machine line and its command.
 """
 
 from __future__ import annotations
