@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 from helpers import reloaded_records, tiny_run
+from test_predict import INTENT  # the tiny intent run of ftlab.predict's tests
 
 pytest.importorskip("fastapi")
 pytest.importorskip("prometheus_client")
@@ -28,31 +29,20 @@ from ftlab.serve.model import ServedModel
 
 KEY = "s3cret-key-for-tests"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-FAST = [
-    "trainer.eval_strategy=no",
-    "trainer.save_strategy=no",
-    "trainer.load_best_model_at_end=false",
-]
+FAST = INTENT[-3:]  # no evaluation or checkpoints while training: quick
+
+
+@pytest.fixture(scope="module")
+def intent_run(tmp_path_factory, tiny_model_dir: Path, intent_files: dict) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("serve-intent"), tiny_model_dir, intent_files, *INTENT)
+
+
 QUESTIONS = [
     "What is the tallest mountain in the world ?",
     "Who wrote Hamlet ?",
     "How far is it from Denver to Aspen ?",
     "When did the Berlin Wall fall ?",
 ]
-
-
-@pytest.fixture(scope="module")
-def intent_run(tmp_path_factory, tiny_model_dir: Path, intent_files: dict) -> Path:
-    return tiny_run(
-        tmp_path_factory.mktemp("serve-intent"),
-        tiny_model_dir,
-        intent_files,
-        "task=intent",
-        "task.label_column=label",
-        "trainer.max_steps=40",
-        "optimizer.learning_rate=3e-3",
-        *FAST,
-    )
 
 
 def predicted(run_dir: Path, texts: list[str]) -> list[dict]:

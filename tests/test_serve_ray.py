@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import tiny_run
+from test_predict import INTENT  # the tiny intent run of ftlab.predict's tests
 
 pytest.importorskip("ray.serve")
 httpx = pytest.importorskip("httpx")
@@ -40,17 +41,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, tiny_model_dir: Path, intent_files: dict):
     """The run served by Ray Serve (2 model replicas, batching), shared by the tests."""
-    run = tiny_run(
-        tmp_path_factory.mktemp("ray-intent"),
-        tiny_model_dir,
-        intent_files,
-        "task=intent",
-        "task.label_column=label",
-        "trainer.max_steps=20",
-        "trainer.eval_strategy=no",
-        "trainer.save_strategy=no",
-        "trainer.load_best_model_at_end=false",
-    )
+    run = tiny_run(tmp_path_factory.mktemp("ray-intent"), tiny_model_dir, intent_files, *INTENT)
     port = free_port()
     server = subprocess.Popen(
         [
