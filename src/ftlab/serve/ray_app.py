@@ -115,6 +115,8 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
         graceful_shutdown_timeout_s=float(s.drain_s),
     ).bind(run, str(s.backend), threads, int(s.max_batch_inputs), float(s.batch_wait_timeout_s))
 
+    replicas = int(s.max_replicas or s.num_replicas)
+
     def build_gateway_app() -> FastAPI:  # a plain function: what Ray Serve calls a builder
         return gateway_app(settings)
 
@@ -136,10 +138,10 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
         # it awaits the model's replicas: no CPU of its own to reserve (on a 2-core machine
         # two model replicas would otherwise leave it unscheduled)
         ray_actor_options={"num_cpus": 0},
-        # the gateway only awaits the model: it holds many requests at once, cheaply
-        max_ongoing_requests=4
-        * int(s.max_ongoing_requests)
-        * int(s.max_replicas or s.num_replicas),
+        # the gateway only awaits the model: it holds what the model replicas hold and queue,
+        # and past its own queue Ray's proxy refuses at once (503) instead of queueing more
+        max_ongoing_requests=replicas * (int(s.max_ongoing_requests) + int(s.max_queued_requests)),
+        max_queued_requests=int(s.max_queued_requests),
         graceful_shutdown_timeout_s=float(s.drain_s),
     )
     return gateway.bind(model)
