@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -135,8 +134,3 @@ class ServedModel:
     def shaped(self, record: dict, options: AnswerOptions) -> Any:
         """A record in the service's answer shape (the kind's own)."""
         return self.task.served(record, options)
-
-
-def served_paths(value: Any) -> list[Path]:
-    """`run=` checked before anything loads (a missing directory: the one line at once)."""
-    return run_paths(value)
