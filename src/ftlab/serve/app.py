@@ -131,11 +131,13 @@ class Guard:
                 refused = self._too_large()
             else:
                 sizes["in"] = len(body)
-        if refused is not None:
-            await refused(scope, receive, counting_send)
-        else:
-            await self.app(scope, _replay(body, receive), counting_send)
-        self._record(scope["method"], path, sizes, time.perf_counter() - started)
+        try:
+            if refused is not None:
+                await refused(scope, receive, counting_send)
+            else:
+                await self.app(scope, _replay(body, receive), counting_send)
+        finally:  # an error the app's handlers answered (500) is logged and counted too
+            self._record(scope["method"], path, sizes, time.perf_counter() - started)
 
     async def _body(self, receive: Receive) -> bytes | None:
         """The whole body, read here so that no more than serve.max_body_bytes is ever held
