@@ -4,8 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The CPU build of torch; on a GPU machine: make install TORCH=torch
 TORCH  ?= torch==2.13.0
-
-EXTRAS ?= dev,wandb,tensorboard,mlflow,peft,qlora,crf,report,sweep,ray,export,augment,retrieval
+EXTRAS ?= dev,wandb,tensorboard,mlflow,peft,qlora,crf,report,sweep,ray,export,augment,retrieval,serve
 STAMP  := $(VENV)/.ftlab-installed
 # Everything below runs offline: models and data come from installed packages.
 # (logger=wandb needs no setting here: without a key or network it logs offline by itself.)
@@ -48,7 +47,7 @@ test: install  ## the fast offline test suite (the slowest tests listed, so drif
 test-slow: install  ## the slow checks too (full data sets)
 	$(OFFLINE) $(BIN)/python -m pytest -q -m "slow or not slow"
 
-bench: install  ## overhead against a plain Trainer script, padding, cache, inference, 1 vs 2 processes, time to quality -> experiments/BENCHMARKS.md
+bench: install  ## overhead against a plain Trainer script, padding, cache, inference, serving under load, 1 vs 2 processes, time to quality -> experiments/BENCHMARKS.md
 	$(OFFLINE) $(BIN)/python benchmarks/run_all.py
 
 lint: install  ## ruff

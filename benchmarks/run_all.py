@@ -5,8 +5,10 @@
 
 Sections: framework overhead and start-up (overhead.py), dynamic padding (padding.py),
 tokenization cache (cache.py), inference (inference.py), 1 against 2 processes
-(throughput.py), time to quality on whole jobs (time_to_quality.py; quick mode: the
-sentiment job only). Each figure comes with the machine line and its command.
+(throughput.py), the prediction service under load against a naive server (serve_load.py;
+not in quick mode: Ray Serve takes a minute to start on 2 cores), time to quality on whole
+jobs (time_to_quality.py; quick mode: the sentiment job only). Each figure comes with the
+machine line and its command.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import cache
 import inference
 import overhead
 import padding
+import serve_load
 import throughput
 import time_to_quality
 from common import MINILM, ROOT, load, machine
@@ -90,6 +93,10 @@ def main() -> None:
         step("inference")
         speeds = inference.measure(costs["ftlab_run_dir"], work, 10 if quick else 50)
         record(inference.section(speeds), inference.key_ratios(speeds))
+        if not quick:
+            step("serving under load")
+            serving = serve_load.measure(Path(costs["ftlab_run_dir"]), work, 8)
+            record(serve_load.section(serving, 8), serve_load.key_ratios(serving))
         step("dynamic padding")
         pads = padding.measure(model, 64 if quick else 2000, 1 if quick else 2, quick)
         record(padding.section(pads), padding.key_ratios(pads))

@@ -46,6 +46,7 @@ LONGEST_FILES = (
     "test_bad_input.py",
     "test_cli.py",
     "test_predict.py",
+    "test_serve.py",
     "test_chinese.py",
     "test_model_family.py",
     "test_config.py",

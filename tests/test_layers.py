@@ -14,6 +14,7 @@ LAYERS = {
     "run": 7,
     "predict": 7,
     "export": 7,
+    "serve": 7,  # python -m ftlab.serve (a package: app, model, Ray Serve deployments)
     "entry": 6,  # what the command-line entries share
     "job": 5,
     "inference": 5,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from ftlab.config.fields import TRAINING_ARGS_GROUPS, check_key
 from ftlab.errors import FtlabError, did_you_mean
@@ -106,9 +106,19 @@ def _normalize(arg: str) -> str:
 
 
 def entry_keys(config_name: str) -> set[str]:
-    """The top-level keys of `conf/<config_name>.yaml` (its Hydra sections left out)."""
+    """The keys of `conf/<config_name>.yaml` (its Hydra sections left out), a section's
+    keys dotted (`serve.port`) beside the section's own name."""
     text = resources.files("ftlab.conf").joinpath(f"{config_name}.yaml").read_text("utf-8")
-    return {str(k) for k in OmegaConf.create(text) if k not in ("defaults", "hydra")}
+    config = OmegaConf.create(text)
+    keys = set()
+    for key in config:
+        if key in ("defaults", "hydra"):
+            continue
+        keys.add(str(key))
+        section = config.get(key)
+        if isinstance(section, DictConfig):
+            keys |= {f"{key}.{inner}" for inner in section}
+    return keys
 
 
 def check_entry_keys(args: list[str], config_name: str) -> None:

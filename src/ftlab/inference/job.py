@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
 from omegaconf import DictConfig
 
 from ftlab.errors import FtlabError, boundary
 from ftlab.inference.inputs import read_input
-from ftlab.inference.predictor import Batching, pick_device, run_outputs
+from ftlab.inference.predictor import Batching, ensemble, pick_device, run_outputs
 from ftlab.inference.runs import check_same_labels, load_run, run_paths
 from ftlab.metrics.table import metrics_table
 
@@ -60,8 +59,7 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
     batching = Batching(int(cfg.batch_size), pick_device(str(cfg.device)), bool(cfg.progress))
     with boundary("predicting"):
         members = [run_outputs(run, inputs, batching) for run in runs]
-    # the ensemble: the mean of the members' outputs, example by example
-    outputs = [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
+    outputs = ensemble(members)
     if reranker is not None:  # the first stage's best candidates, scored anew
         with boundary("reranking"):
             reranked = reranker.task.reranked(reranker.model, task, inputs, outputs, batching)

@@ -1,12 +1,15 @@
-"""A run's model over input rows, batched by the Trainer: one output array per row.
+"""A run's model over input rows: one output array per row.
 
 Tokenization and decoding are the task's own (`encode`, `example_outputs`: what training
-used), so a text is cut and split exactly as it was in training.
+used), so a text is cut and split exactly as it was in training. Only the step from token
+features to logits differs between callers: the Trainer in batches (ftlab.predict), or one
+forward pass per batch of requests (ftlab.serve, on PyTorch or an ONNX file).
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,16 +32,45 @@ class Batching:
     progress: bool
 
 
+# token features (a Dataset of the tokenizer's outputs) -> the model's logits, in their order
+Logits = Callable[[Dataset], np.ndarray]
+
+
+@dataclass
+class Outputs:
+    """A run's outputs (probabilities, scores ...) for each input row, and how many windows
+    (chunks of a long text) each row was cut into; None where the kind cuts none."""
+
+    outputs: list[np.ndarray]
+    windows: list[int] | None
+
+
 def run_outputs(run: Run, inputs: Dataset, batching: Batching) -> list[np.ndarray]:
-    """The run's outputs (probabilities, scores ...) for each input row."""
+    """The run's outputs (probabilities, scores ...) for each input row: by the Trainer, or
+    by the kind's model itself (a sentence encoder's similarities to a corpus)."""
     own = run.task.model_outputs(
         run.model, inputs, batching.batch_size, batching.progress, run.path / CACHE_DIR
     )
     if own is not None:
         return own
+    return outputs_by(run, inputs, lambda features: model_logits(run, features, batching)).outputs
+
+
+def outputs_by(run: Run, inputs: Dataset, logits: Logits) -> Outputs:
+    """The run's outputs for each input row, with `logits` turning its features into logits."""
     encoded = run.task.encode(run.tokenizer, inputs)
-    logits = model_logits(run, features_only(encoded), batching)
-    return run.task.example_outputs(logits, encoded, inputs, run.tokenizer)
+    outputs = run.task.example_outputs(
+        logits(features_only(encoded)), encoded, inputs, run.tokenizer
+    )
+    windows = None
+    if MAPPING in encoded:
+        windows = np.bincount(np.asarray(encoded[MAPPING]), minlength=len(inputs)).tolist()
+    return Outputs(outputs, windows)
+
+
+def ensemble(members: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """The mean of the members' outputs, example by example (one member: its own)."""
+    return [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
 
 
 def model_logits(run: Run, features: Dataset, batching: Batching) -> np.ndarray:

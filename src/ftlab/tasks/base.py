@@ -37,6 +37,15 @@ class Tokenized:
     records: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AnswerOptions:
+    """What a caller of ftlab.serve may ask of each answer (`parameters` of POST /v1/predict)."""
+
+    top_k: int = 1  # classification: the best k labels
+    threshold: float | None = None  # multi-label: this threshold instead of the run's own
+    aggregation: str = "simple"  # NER: entities ("simple") or each word's tag ("none")
+
+
 @dataclass
 class Task(ABC):
     """Settings every kind has; each field is a `task.<name>` config key."""
@@ -313,6 +322,11 @@ class Task(ABC):
 
     def csv_row(self, record: dict) -> dict:
         """A prediction record as one flat csv row (only where `csv_predictions`)."""
+        return record
+
+    def served(self, record: dict, options: AnswerOptions) -> Any:
+        """A prediction record as ftlab.serve answers it (without the input text); by
+        default the record itself."""
         return record
 
     # -- export (ftlab.export) -----------------------------------------------------------

@@ -22,7 +22,7 @@ from ftlab.data.columns import column_values
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.records import write_json
-from ftlab.tasks.base import Tokenized
+from ftlab.tasks.base import AnswerOptions, Tokenized
 from ftlab.tasks.chunks import (
     CHUNKS_FILE,
     DOCUMENT,
@@ -391,6 +391,19 @@ class SequenceClassificationTask(TextTask):
                 f"{', '.join(unknown[:5])}; its labels are: {', '.join(self.label_list)}"
             )
         return self._scores(self._decode_probabilities(outputs), self._references(gold))
+
+    def served(self, record: dict, options: AnswerOptions) -> Any:
+        """Single-label: the `top_k` best `{label, score}`; multi-label: `{"labels": [...]}`,
+        the predicted set (or those above `options.threshold`), best first."""
+        ranked = sorted(record["scores"].items(), key=lambda item: -item[1])
+        if not self.multi_label:
+            return [{"label": label, "score": score} for label, score in ranked[: options.top_k]]
+        if options.threshold is None:
+            chosen = set(record["label"])
+            ranked = [item for item in ranked if item[0] in chosen]
+        else:
+            ranked = [item for item in ranked if item[1] > options.threshold]
+        return {"labels": [{"label": label, "score": score} for label, score in ranked]}
 
     def csv_row(self, record: dict) -> dict:
         """The label set joined by `;`, and a `score_<label>` column per label."""

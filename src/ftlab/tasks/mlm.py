@@ -22,7 +22,7 @@ from ftlab.data.columns import column_values
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.tasks.alignment import IGNORE
-from ftlab.tasks.base import Task, Tokenized
+from ftlab.tasks.base import AnswerOptions, Task, Tokenized
 from ftlab.tasks.outputs import first_output, rounded, softmax
 from ftlab.tasks.text import check_texts
 
@@ -234,6 +234,10 @@ class MaskedLMTask(Task):
                 )
             records.append({self.text_column: row[self.text_column], "masks": filled})
         return records
+
+    def served(self, record: dict, options: AnswerOptions) -> Any:
+        """Per mask, the best `top_k` (at most TOP_K) tokens with their probabilities."""
+        return {"masks": [candidates[: options.top_k] for candidates in record["masks"]]}
 
     def prediction_gold(self, inputs: Dataset) -> list | None:
         return None  # fill-mask inputs carry no gold words

@@ -19,7 +19,7 @@ from datasets import Dataset, DatasetDict
 from ftlab.data.cache import cached_map
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
-from ftlab.tasks.base import Tokenized
+from ftlab.tasks.base import AnswerOptions, Tokenized
 from ftlab.tasks.labels import label_kwargs
 from ftlab.tasks.outputs import first_output
 from ftlab.tasks.text import TextTask, encode_texts, shown_text
@@ -114,6 +114,9 @@ class RegressionTask(TextTask):
             {**{c: row[c] for c in self.text_columns}, "score": round(float(output[0]), 5)}
             for row, output in zip(inputs, outputs, strict=True)
         ]
+
+    def served(self, record: dict, options: AnswerOptions) -> Any:
+        return {"value": record["score"]}
 
     def prediction_gold(self, inputs: Dataset) -> list | None:
         if self.label_column not in inputs.column_names:

@@ -40,7 +40,7 @@ from ftlab.tasks.alignment import (
     first_pieces,
     truncated_words,
 )
-from ftlab.tasks.base import Task, Tokenized
+from ftlab.tasks.base import AnswerOptions, Task, Tokenized
 from ftlab.tasks.chunks import MAPPING, chunk_rows
 from ftlab.tasks.context import (
     AFTER,
@@ -589,6 +589,23 @@ class TokenClassificationTask(Task):
             words = row[self.tokens_column]
             rows.append({"text": text, "tokens": words, "tags": tags, "entities": entities})
         return rows
+
+    def served(self, record: dict, options: AnswerOptions) -> Any:
+        """`{"entities": [{entity_group, word, start, end, score}]}` (character offsets into
+        the text), or with aggregation "none" each word and its tag."""
+        if options.aggregation == "none":
+            return {"tokens": record["tokens"], "tags": record["tags"]}
+        entities = [
+            {
+                "entity_group": e["entity"],
+                "word": e["text"],
+                "start": e["start"],
+                "end": e["end"],
+                "score": e["score"],
+            }
+            for e in record["entities"]
+        ]
+        return {"entities": entities}
 
     def prediction_gold(self, inputs: Dataset) -> list | None:
         if self.tags_column not in inputs.column_names:

@@ -1,0 +1,99 @@
+"""`python -m ftlab.serve`: the config checked, then the service on Ray Serve or here."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+
+from omegaconf import DictConfig
+
+from ftlab.errors import FtlabError
+from ftlab.inference.runs import run_paths
+from ftlab.serve.app import Limits, Settings
+
+log = logging.getLogger("ftlab.serve")
+
+API_KEY_ENV = "FTLAB_SERVE_API_KEY"
+ENGINES = ("ray", "local")
+
+
+def _positive(cfg: DictConfig, *keys: str) -> None:
+    for key in keys:
+        value = cfg.serve[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise FtlabError(f"serve.{key} must be a number above 0, got {value!r}")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def settings_of(cfg: DictConfig) -> Settings:
+    """The app's settings from the config and the environment (the API key: never a file)."""
+    _positive(
+        cfg,
+        "port",
+        "num_replicas",
+        "max_batch_inputs",
+        "max_ongoing_requests",
+        "max_queued_requests",
+        "timeout_s",
+        "retry_after_s",
+        "max_body_bytes",
+        "max_inputs",
+        "max_chars",
+    )
+    s = cfg.serve
+    if s.engine not in ENGINES:
+        raise FtlabError(f"serve.engine must be one of {', '.join(ENGINES)}, got '{s.engine}'")
+    if s.max_inputs > s.max_batch_inputs:
+        raise FtlabError(
+            f"serve.max_inputs={s.max_inputs} is above serve.max_batch_inputs="
+            f"{s.max_batch_inputs}: a request must fit in one batch; lower the one or raise "
+            "the other"
+        )
+    key = os.environ.get(API_KEY_ENV) or None
+    if key is None and not _loopback(str(s.host)):
+        raise FtlabError(
+            f"serve.host={s.host} is reachable from other machines: set {API_KEY_ENV} "
+            "(clients send 'Authorization: Bearer <key>'), or serve on 127.0.0.1"
+        )
+    if key is None:
+        log.warning("no %s set: any local process may call the service", API_KEY_ENV)
+    limits = Limits(int(s.max_body_bytes), int(s.max_inputs), int(s.max_chars))
+    return Settings(limits, key, float(s.timeout_s), int(s.retry_after_s))
+
+
+def serve(cfg: DictConfig) -> None:
+    """Check everything cheap, then serve until SIGINT / SIGTERM."""
+    run_paths(cfg.run)  # a wrong run= fails before Ray or a model loads
+    settings = settings_of(cfg)
+    from ftlab.serve.model import BACKENDS, ServedModel
+
+    if cfg.serve.backend not in BACKENDS:
+        raise FtlabError(
+            f"serve.backend must be one of {', '.join(BACKENDS)}, got '{cfg.serve.backend}'"
+        )
+    run = cfg.run if isinstance(cfg.run, str) else list(cfg.run)
+    threads = int(cfg.serve.threads) if cfg.serve.threads else None
+    if cfg.serve.engine == "local":
+        from ftlab.serve.local import LocalBackend, serve_here
+
+        print(f"ftlab.serve: http://{cfg.serve.host}:{cfg.serve.port} (engine=local)", flush=True)
+        serve_here(
+            settings,
+            lambda: LocalBackend(ServedModel(run, str(cfg.serve.backend), threads)),
+            str(cfg.serve.host),
+            int(cfg.serve.port),
+            float(cfg.serve.drain_s),
+        )
+        return
+    from ftlab.serve.ray_app import serve_on_ray
+
+    serve_on_ray(cfg, settings, run, threads)

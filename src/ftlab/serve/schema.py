@@ -1,0 +1,70 @@
+"""The service's JSON: pydantic models of POST /v1/predict (the OpenAPI schema at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Parameters(BaseModel):
+    """How each answer is shaped (classification: top_k; multi-label: threshold; NER:
+    aggregation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(1, ge=1, le=1000, description="classification: the best k labels")
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="multi-label: this threshold instead of the run's own"
+    )
+    aggregation: Literal["simple", "none"] = Field(
+        "simple", description="NER: entities (simple) or each word's tag (none)"
+    )
+
+
+class PredictRequest(BaseModel):
+    """One text or a list of texts, and how to shape the answers."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"inputs": ["a gripping, well acted film"]}]},
+    )
+
+    inputs: str | list[str] = Field(..., description="a text, or a list of texts")
+    parameters: Parameters = Field(default_factory=Parameters)
+
+    def texts(self) -> list[str]:
+        return [self.inputs] if isinstance(self.inputs, str) else list(self.inputs)
+
+
+class PredictResponse(BaseModel):
+    """One prediction per input, in the inputs' order."""
+
+    model: str = Field(..., description="the run (or ensemble) that answered")
+    predictions: list[Any] = Field(
+        ...,
+        description=(
+            "classification: [{label, score}] (top_k); multi-label: {labels: [{label, score}]}; "
+            "NER: {entities: [{entity_group, word, start, end, score}]}; regression: {value}"
+        ),
+    )
+    chunks: list[int] | None = Field(
+        None, description="long inputs: how many windows (chunks) each input was scored in"
+    )
+
+
+class Info(BaseModel):
+    model: str
+    task: str
+    kind: str
+    labels: list[str]
+    max_length: int
+    backend: str
+    runs: list[str]
+    limits: dict[str, int]
+
+
+class Problem(BaseModel):
+    """Every error answer: what is wrong, in one line."""
+
+    error: str
