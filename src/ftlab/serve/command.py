@@ -6,10 +6,12 @@ import ipaddress
 import logging
 import os
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from ftlab.config.targets import build_task
 from ftlab.errors import FtlabError
 from ftlab.inference.runs import run_paths
+from ftlab.records import CONFIG_FILE
 from ftlab.serve.app import Limits, Settings
 
 log = logging.getLogger("ftlab.serve")
@@ -72,7 +74,9 @@ def settings_of(cfg: DictConfig) -> Settings:
 
 def serve(cfg: DictConfig) -> None:
     """Check everything cheap, then serve until SIGINT / SIGTERM."""
-    run_paths(cfg.run)  # a wrong run= fails before Ray or a model loads
+    # a wrong run=, or a kind the service cannot answer, fails before Ray or a model loads
+    for path in run_paths(cfg.run):
+        build_task(OmegaConf.load(path / CONFIG_FILE).task).check_servable()
     settings = settings_of(cfg)
     from ftlab.serve.model import BACKENDS, ServedModel
 

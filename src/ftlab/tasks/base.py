@@ -324,6 +324,10 @@ class Task(ABC):
         """A prediction record as one flat csv row (only where `csv_predictions`)."""
         return record
 
+    def check_servable(self) -> None:
+        """ftlab.serve answers this kind (a kind it cannot answer yet says so)."""
+        return None
+
     def served(self, record: dict, options: AnswerOptions) -> Any:
         """A prediction record as ftlab.serve answers it (without the input text); by
         default the record itself."""

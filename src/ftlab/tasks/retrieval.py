@@ -369,6 +369,12 @@ class RetrievalTask(Task):
     def input_text_column(self) -> str:
         return self.query_column
 
+    def check_servable(self) -> None:
+        raise FtlabError(
+            f"ftlab.serve has no search endpoint yet for {type(self).__name__} runs; rank a "
+            "corpus with: python -m ftlab.predict run=RUN corpus=FILE input=-"
+        )
+
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         require_columns(rows, [self.query_column], "the input", "the run's task.query_column")
         check_texts(rows, [self.query_column], "the input")
