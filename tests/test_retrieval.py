@@ -150,7 +150,7 @@ def test_the_encoder_exports_to_onnx_with_its_sentence_embeddings(
 
 
 def test_the_service_says_it_has_no_search_endpoint_yet(learned: Path, tmp_path: Path) -> None:
-    done = in_process("ftlab.serve", f"run={learned}", "serve.engine=local", cwd=tmp_path)
+    done = in_process("ftlab.serve.__main__", f"run={learned}", "serve.engine=local", cwd=tmp_path)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("ftlab: error: ftlab.serve has no search endpoint yet"), last
