@@ -36,7 +36,7 @@ def _ftlab(run_dir: Path, *overrides: str) -> dict:
         sys.exit(f"benchmark command failed: {shown(args)}\n{done.stderr[-3000:]}")
     seconds = time.perf_counter() - started
     metrics = json.loads((run_dir / "metrics.json").read_text())["test"]
-    return {"seconds": seconds, "command": shown(args[:3] + list(overrides)), **metrics}
+    return {"seconds": seconds, "command": shown(args[:4] + list(overrides)), **metrics}
 
 
 def _bm25() -> dict:
