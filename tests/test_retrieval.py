@@ -149,6 +149,32 @@ def test_the_encoder_exports_to_onnx_with_its_sentence_embeddings(
     assert np.abs(graph - expected).max() < 1e-4
 
 
+@pytest.mark.parametrize(
+    ("corpus", "expected"),
+    [
+        ("missing.txt", "corpus=missing.txt: no such file"),
+        ("latin1.txt", "latin1.txt is not utf-8 text (byte 0xe9 at offset 3)"),
+    ],
+)
+def test_a_bad_corpus_gets_one_line(
+    corpus: str, expected: str, learned: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "latin1.txt").write_bytes("café olé\nyes\n".encode("latin-1"))
+    done = in_process(
+        "ftlab.predict",
+        f"run={learned}",
+        "input=-",
+        f"corpus={corpus}",
+        "progress=false",
+        cwd=tmp_path,
+        stdin_text="hello\n",
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ftlab: error:") and expected in last, done.stderr[-1500:]
+    assert "Traceback" not in done.stderr
+
+
 def test_the_service_says_it_has_no_search_endpoint_yet(learned: Path, tmp_path: Path) -> None:
     done = in_process("ftlab.serve.__main__", f"run={learned}", "serve.engine=local", cwd=tmp_path)
     assert done.returncode != 0

@@ -17,6 +17,7 @@ SPLIT_FILES = {"train": "train_file", "validation": "validation_file", "test": "
 TABLE_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 FileReader = Callable[[Path], Dataset]
+LINE_SUFFIXES = (".txt", ".text")  # plain text, one item (a document, an answer) a line
 TEXT_FORMATS = ("csv", "json")  # read with an encoding (parquet is binary)
 
 
@@ -27,6 +28,16 @@ class DataSourceConfig(Protocol):
     builtin_dataset: str | None
     dataset_name: str | None
     dataset_config_name: str | None
+
+
+def read_lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    """The non-blank lines of a plain text file in `encoding` (one line for a file that is
+    not text in it)."""
+    try:
+        lines = path.read_text(encoding=encoding).splitlines()
+    except UnicodeDecodeError as exc:
+        raise not_decodable(path, encoding, exc) from exc
+    return [line for line in lines if line.strip()]
 
 
 def read_table_file(path: Path, encoding: str = "utf-8") -> Dataset:

@@ -10,11 +10,10 @@ from typing import Any
 from datasets import Dataset
 
 from ftlab.data.conll import CONLL_SUFFIXES
-from ftlab.data.diagnose import not_decodable
+from ftlab.data.sources import LINE_SUFFIXES, read_lines
 from ftlab.errors import FtlabError, boundary
 
 INPUT_FORMATS = ("auto", "lines", "table", "conll")
-LINE_SUFFIXES = (".txt", ".text")
 
 
 def _from_lines(lines: list[str], column: str, where: str) -> Dataset:
@@ -58,11 +57,7 @@ def read_input(value: str, input_format: str, task: Any) -> Dataset:
     if not path.is_file():
         raise FtlabError(f"input={path}: no such file")
     if input_format == "lines" or (input_format == "auto" and path.suffix.lower() in LINE_SUFFIXES):
-        try:
-            text = path.read_text(encoding=task.encoding)
-        except UnicodeDecodeError as exc:
-            raise not_decodable(path, task.encoding, exc) from exc
-        return _from_lines(text.splitlines(), text_column, str(path))
+        return _from_lines(read_lines(path, task.encoding), text_column, str(path))
     if input_format == "conll" and path.suffix.lower() not in CONLL_SUFFIXES:
         raise FtlabError(
             f"input={path}: a CoNLL file needs a suffix of {', '.join(CONLL_SUFFIXES)}"

@@ -42,13 +42,16 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
     with boundary("loading the run's model", "check that the run completed and model/ is whole"):
         runs = [load_run(path) for path in paths]
     check_same_labels(runs)
-    reranker = None
-    if cfg.get("rerank") is not None:
-        with boundary("loading the rerank run's model", "check that the run completed"):
-            reranker = load_run(run_paths(cfg.rerank)[0])
     if cfg.get("corpus") is not None:
         for run in runs:
             run.task.use_corpus(str(cfg.corpus))
+    reranker = None
+    if cfg.get("rerank") is not None:
+        rerank_paths = run_paths(cfg.rerank)
+        if len(rerank_paths) > 1:
+            raise FtlabError("rerank= takes one run (the cross-encoder); give a single RUN_DIR")
+        with boundary("loading the rerank run's model", "check that the run completed"):
+            reranker = load_run(rerank_paths[0])
     task = runs[0].task
     _check_output(str(cfg.output), task)
     if cfg.evaluate:

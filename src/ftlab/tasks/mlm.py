@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from ftlab.config.targets import build_task, task_config
 from ftlab.data.cache import cached_map
 from ftlab.data.columns import column_values
+from ftlab.data.sources import LINE_SUFFIXES, read_lines
 from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.tasks.alignment import IGNORE
@@ -26,7 +27,6 @@ from ftlab.tasks.base import AnswerOptions, Task, Tokenized
 from ftlab.tasks.outputs import first_output, rounded, softmax
 from ftlab.tasks.text import check_texts
 
-LINE_SUFFIXES = (".txt", ".text")  # one document a line
 TOP_K = 5  # fill-mask candidates per [MASK] in ftlab.predict's records
 BLOCKS_FILE = "mlm_blocks.json"  # the sequences each split became
 
@@ -68,13 +68,7 @@ class MaskedLMTask(Task):
         """`.txt`: one document a line (empty lines skipped); else csv / json / parquet."""
         if path.suffix.lower() not in LINE_SUFFIXES:
             return super().read_file(path)
-        from ftlab.data.diagnose import not_decodable
-
-        try:
-            lines = path.read_text(encoding=self.encoding).splitlines()
-        except UnicodeDecodeError as exc:
-            raise not_decodable(path, self.encoding, exc) from exc
-        return Dataset.from_dict({self.text_column: [x for x in lines if x.strip()]})
+        return Dataset.from_dict({self.text_column: read_lines(path, self.encoding)})
 
     def check_split(self, split_name: str, split: Dataset) -> None:
         check_texts(split, [self.text_column], f"{split_name} split")

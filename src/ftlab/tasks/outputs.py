@@ -24,3 +24,11 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 def rounded(values: Any, digits: int = 5) -> list[float]:
     """Scores as they go into a prediction record."""
     return [round(float(v), digits) for v in np.ravel(values)]
+
+
+def top_indices(scores: Any, count: int) -> np.ndarray:
+    """The indices of the `count` highest scores, best first (ties in index order); a score
+    of -inf is not ranked (what a reranker left out)."""
+    scores = np.asarray(scores)
+    ranked = np.flatnonzero(np.isfinite(scores))
+    return ranked[np.argsort(-scores[ranked], kind="stable")][:count]

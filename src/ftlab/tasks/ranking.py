@@ -16,12 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sentence_transformers.base.evaluation import BaseEvaluator
 from sentence_transformers.sentence_transformer.evaluation import (
     InformationRetrievalEvaluator,
     RerankingEvaluator,
 )
+
+from ftlab.tasks.outputs import top_indices
 
 # the evaluators' names (`cosine_mrr@10`, `1in10_mrr@1` ...) -> ftlab's metric names
 IR_METRICS = {
@@ -105,8 +106,7 @@ def hits_of_scores(scores: Sequence[Any], top_k: int) -> list[list[dict]]:
     ranked, e.g. no candidate of a reranker)."""
     hits = []
     for row in scores:
-        ranked = [i for i in range(len(row)) if np.isfinite(row[i])]
-        top = sorted(ranked, key=lambda i: -float(row[i]))[:top_k]
+        top = top_indices(row, top_k)
         hits.append([{"corpus_id": str(i), "score": float(row[i])} for i in top])
     return hits
 

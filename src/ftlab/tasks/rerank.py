@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ftlab.errors import FtlabError
+from ftlab.tasks.outputs import top_indices
 from ftlab.tasks.retrieval import RetrievalTask, SentenceModelLoader
 
 BM25 = "bm25"
@@ -136,7 +137,7 @@ class RerankTask(RetrievalTask):
             )
         reranked = []
         for query, row in zip(inputs[first.query_column], scores, strict=True):
-            top = np.argsort(-row, kind="stable")[: self.candidates]
+            top = top_indices(row, self.candidates)
             new = np.full(len(row), -np.inf, dtype=np.float32)
             new[top] = model.predict(
                 [(query, first.corpus[i]) for i in top],
@@ -162,7 +163,7 @@ def first_stage_candidates(
         scores = encoder.similarity(
             encoder.encode(problem.queries, **encode), encoder.encode(problem.corpus, **encode)
         ).numpy()
-    return [list(np.argsort(-row, kind="stable")[:count]) for row in scores]
+    return [list(top_indices(row, count)) for row in scores]
 
 
 def bm25_scores(queries: list[str], corpus: list[str]) -> np.ndarray:

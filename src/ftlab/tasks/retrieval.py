@@ -24,8 +24,10 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ftlab.data.columns import column_values
+from ftlab.data.sources import LINE_SUFFIXES, read_lines
 from ftlab.errors import FtlabError
 from ftlab.tasks.base import Task, Tokenized, require_columns
+from ftlab.tasks.outputs import top_indices
 from ftlab.tasks.text import check_texts
 
 PAIRS_FILE = "pairs.json"  # what the splits hold: pairs, distinct queries and answers
@@ -129,9 +131,14 @@ class RetrievalTask(Task):
             )
         if not 0 <= self.mine_margin < 1:
             raise FtlabError(f"task.mine_margin must be in [0, 1), got {self.mine_margin!r}")
-        for key in ("distractors", "top_k", "similarity_batch_size", "mine_negatives"):
-            if getattr(self, key) < (0 if key in ("distractors", "mine_negatives") else 1):
-                raise FtlabError(f"task.{key} must be a whole number of at least 1")
+        for key, least in (
+            ("distractors", 0),
+            ("mine_negatives", 0),
+            ("top_k", 1),
+            ("similarity_batch_size", 1),
+        ):
+            if getattr(self, key) < least:
+                raise FtlabError(f"task.{key} must be a whole number of at least {least}")
 
     @property
     def chosen_loss(self) -> str:
@@ -174,9 +181,8 @@ class RetrievalTask(Task):
         path = Path(resolve_path(self.corpus_file))
         if not path.is_file():
             raise FtlabError(f"task.corpus_file={self.corpus_file}: no such file")
-        if path.suffix.lower() in (".txt", ".text"):
-            lines = path.read_text(encoding=self.encoding).splitlines()
-            return [line for line in lines if line.strip()]
+        if path.suffix.lower() in LINE_SUFFIXES:
+            return read_lines(path, self.encoding)
         rows = self.read_file(path)
         require_columns(rows, [self.corpus_column], f"corpus {path}", "task.corpus_column")
         check_texts(rows, [self.corpus_column], f"corpus {path}")
@@ -381,7 +387,9 @@ class RetrievalTask(Task):
         return rows
 
     def use_corpus(self, path: str) -> None:
-        self.corpus_file = path
+        if not Path(path).expanduser().is_file():
+            raise FtlabError(f"corpus={path}: no such file")
+        self.corpus_file = str(Path(path).expanduser())
         self.corpus_texts()  # a missing or unreadable corpus stops before the model runs
 
     def prediction_corpus(self, inputs: Dataset) -> list[str]:
@@ -420,8 +428,7 @@ class RetrievalTask(Task):
     ) -> list[dict]:
         records = []
         for row, scores in zip(inputs, outputs, strict=True):
-            ranked = np.flatnonzero(np.isfinite(scores))  # -inf: not ranked (rerank=)
-            top = ranked[np.argsort(-scores[ranked], kind="stable")][: self.top_k]
+            top = top_indices(scores, self.top_k)  # -inf: not ranked (rerank=)
             records.append(
                 {
                     self.query_column: row[self.query_column],
