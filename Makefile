@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The CPU build of torch; on a GPU machine: make install TORCH=torch
 TORCH  ?= torch==2.13.0
-EXTRAS ?= dev,wandb,tensorboard,mlflow,peft,qlora,crf,report,sweep,ray,export,augment,retrieval,serve
+EXTRAS ?= dev,wandb,tensorboard,mlflow,peft,qlora,crf,report,sweep,ray,export,augment,retrieval,serve,sft
 STAMP  := $(VENV)/.ftlab-installed
 # Everything below runs offline: models and data come from installed packages.
 # (logger=wandb needs no setting here: without a key or network it logs offline by itself.)
