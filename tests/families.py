@@ -322,6 +322,13 @@ def _unigram(texts: list[str]) -> list[tuple[str, float]]:
 # Writing files
 
 
+def _trl_template(name: str) -> str | None:
+    """A real checkpoint's chat template from the copies TRL keeps (None without TRL)."""
+    if importlib.util.find_spec("trl") is None:
+        return None
+    return (_package_dir("trl") / "chat_templates" / f"{name}.jinja").read_text(encoding="utf-8")
+
+
 def _write_json(path: Path, data: Any, indent: int | None = 2) -> None:
     path.write_text(json.dumps(data, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -718,8 +725,9 @@ def _llama(directory: Path, texts: list[str]) -> None:
 def _qwen2(directory: Path, texts: list[str]) -> None:
     """Qwen/Qwen2.5-0.5B: vocab.json, merges.txt, tokenizer.json (NFC, a Split that keeps each
     digit apart, ByteLevel), the 22 added tokens from `<|endoftext|>`, and tokenizer_config.json
-    naming Qwen2Tokenizer: no bos, `<|endoftext|>` both eos and pad, no unk. (The real one
-    also has a ChatML chat_template, left out here.)
+    naming Qwen2Tokenizer: no bos, `<|endoftext|>` both eos and pad, no unk, and Qwen2.5's
+    ChatML chat_template (the copy TRL keeps of it: `<|im_end|>` ends a turn; its default
+    system prompt names Qwen).
 
     Qwen2ForCausalLM with tied embeddings and a vocabulary padded past the tokenizer's; the
     config has bos and eos ids but no pad_token_id, so ...ForSequenceClassification cannot
@@ -756,6 +764,7 @@ def _qwen2(directory: Path, texts: list[str]) -> None:
             "split_special_tokens": False,
             "tokenizer_class": "Qwen2Tokenizer",
             "unk_token": None,
+            "chat_template": _trl_template("qwen2_5"),
         },
     )
     config = Qwen2Config(

@@ -49,7 +49,12 @@ def run_outputs(run: Run, inputs: Dataset, batching: Batching) -> list[np.ndarra
     """The run's outputs (probabilities, scores ...) for each input row: by the Trainer, or
     by the kind's model itself (a sentence encoder's similarities to a corpus)."""
     own = run.task.model_outputs(
-        run.model, inputs, batching.batch_size, batching.progress, run.path / CACHE_DIR
+        run.model,
+        inputs,
+        batching.batch_size,
+        batching.progress,
+        run.path / CACHE_DIR,
+        run.tokenizer,
     )
     if own is not None:
         return own
@@ -70,6 +75,8 @@ def outputs_by(run: Run, inputs: Dataset, logits: Logits) -> Outputs:
 
 def ensemble(members: list[list[np.ndarray]]) -> list[np.ndarray]:
     """The mean of the members' outputs, example by example (one member: its own)."""
+    if len(members) == 1:
+        return members[0]
     return [np.mean(stack, axis=0) for stack in zip(*members, strict=True)]
 
 

@@ -75,6 +75,7 @@ class Task(ABC):
     metrics: ClassVar[frozenset[str]]  # what compute_metrics returns (Trainer adds "loss")
     minimized: ClassVar[frozenset[str]] = frozenset({"loss"})  # lower is better for these
     csv_predictions: ClassVar[bool] = True  # ftlab.predict may write its records as csv
+    averaged: ClassVar[bool] = True  # an ensemble of runs averages their outputs
     heads: ClassVar[tuple[str, ...]] = ("softmax",)  # the `model.head` choices of the kind
 
     def __post_init__(self) -> None:
@@ -203,7 +204,7 @@ class Task(ABC):
     # -- the Trainer -----------------------------------------------------------------------
     def arguments_class(self) -> tuple[type, dict[str, Any]]:
         """The `TrainingArguments` class of the kind's Trainer, and the fields the kind sets
-        on it (beyond the config's)."""
+        on it (a config key of the same name wins)."""
         from transformers import TrainingArguments
 
         return TrainingArguments, {}
@@ -292,11 +293,18 @@ class Task(ABC):
         )
 
     def model_outputs(
-        self, model: Any, inputs: Dataset, batch_size: int, progress: bool, cache_dir: Path
+        self,
+        model: Any,
+        inputs: Dataset,
+        batch_size: int,
+        progress: bool,
+        cache_dir: Path,
+        tokenizer: Any,
     ) -> list[np.ndarray] | None:
         """A kind whose model computes its outputs itself (a sentence encoder's similarities
-        to a corpus, `cache_dir` to keep what it may reuse) returns one array per input row;
-        None: the Trainer predicts over `encode(inputs)` and `example_outputs` reads it."""
+        to a corpus, `cache_dir` to keep what it may reuse; a decoder's generated replies)
+        returns one array per input row; None: the Trainer predicts over `encode(inputs)`
+        and `example_outputs` reads it."""
         return None
 
     @abstractmethod

@@ -406,7 +406,13 @@ class RetrievalTask(Task):
         )
 
     def model_outputs(
-        self, model: Any, inputs: Dataset, batch_size: int, progress: bool, cache_dir: Path
+        self,
+        model: Any,
+        inputs: Dataset,
+        batch_size: int,
+        progress: bool,
+        cache_dir: Path,
+        tokenizer: Any,
     ) -> list[np.ndarray]:
         """Each query's cosine similarity to every corpus text (an ensemble averages
         them); the corpus embedded once per run and corpus (cached in `cache_dir`)."""

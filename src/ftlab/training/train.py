@@ -168,7 +168,8 @@ def train(
         "fix the trainer / optimizer / scheduler / hardware keys it names",
     ):
         arguments, kind_fields = task.arguments_class()
-        args = arguments(**training_arguments_kwargs(cfg, run_dir), **kind_fields)
+        # the kind's fields, then the config's: a key the user sets wins
+        args = arguments(**{**kind_fields, **training_arguments_kwargs(cfg, run_dir)})
     record_rank(cfg, args, run_dir)
     timings = Timings()  # what came before the data is start-up
     # rank 0 (of each machine) fills the tokenization cache; the other ranks then read it
