@@ -33,6 +33,11 @@ $(STAMP): pyproject.toml requirements-offline.txt Makefile
 demo: install  ## fine-tune MiniLM on offline Rotten Tomatoes reviews (about 3 minutes on 2 CPU cores)
 	$(OFFLINE) $(BIN)/python -m ftlab.run experiment=demo
 
+CHAT_MODEL ?= experiments/models/tiny-qwen2
+chat-demo: install  ## dialogue fine-tuning (task kind sft) of a tiny random Qwen2-style decoder on offline movie dialogues (about 2 minutes)
+	$(OFFLINE) $(BIN)/python tests/families.py qwen2 $(CHAT_MODEL)
+	$(OFFLINE) $(BIN)/python -m ftlab.run experiment=movie_chat_tiny model.name_or_path=$(CHAT_MODEL)
+
 # NO_NETWORK=1 (CI sets it): the tests run in a network namespace of their own, loopback
 # only, so a test that reaches for the network fails instead of passing by luck
 ISOLATE = $(if $(NO_NETWORK),unshare -rn sh -c 'ip link set lo up && exec "$$0" "$$@"',)

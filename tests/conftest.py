@@ -22,6 +22,24 @@ if _WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
+# absl (imported by rouge_score) makes one log handler at import, on the sys.stderr of that
+# moment: under pytest, a capture stream. Hydra's logging setup closes every handler ever
+# made, and that one closes its stream unless it is the current sys.stderr: the capture
+# stream of a later test (in_process redirects sys.stderr) went with it. The real stderr
+# is never closed.
+def _absl_on_real_stderr() -> None:
+    import sys
+
+    try:
+        from absl import logging as absl_logging
+    except ImportError:
+        return
+    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+
+_absl_on_real_stderr()
+
+
 # The longest files first. pytest-xdist hands whole files to its workers in collection order
 # (make test passes --no-loadscope-reorder; by default it orders files by their number of
 # tests), so these start at once and the many short files fill in around them, instead of

@@ -956,3 +956,11 @@ _BUILDERS: dict[str, Callable[[Path, list[str]], None]] = {
     "qwen2": _qwen2,
     "t5": _t5,
 }
+
+
+if __name__ == "__main__":  # `python tests/families.py qwen2 DIR`: a stand-in to try ftlab on
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] not in _BUILDERS:
+        sys.exit(f"usage: python tests/families.py {{{','.join(FAMILIES)}}} DIRECTORY")
+    print(build_tiny_family(sys.argv[1], Path(sys.argv[2]), english_texts()))

@@ -111,6 +111,7 @@ def run_sections(runs: list, root: Path, labels: dict[str, str] | None = None) -
             title = f"{task}: test confusion matrix"
             parts.append(image_tag(title, confusion_image(*matrix, title)))
         for heading, frame in (
+            ("Example replies to test conversations", details.generations(run)),
             ("Chunks (long_document=chunks)", details.chunking(run)),
             ("Thresholds chosen on validation (threshold=tune)", details.thresholds(run)),
         ):

@@ -1,6 +1,7 @@
 """What one run got right and wrong, from the files it wrote: per-class precision / recall /
 F1 (classification_report.json: classes, or NER entity types), the confusion matrix of a
-single-label run and its most confidently wrong test examples (predictions.jsonl)."""
+single-label run and its most confidently wrong test examples, or a generating run's replies
+(predictions.jsonl)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,20 @@ def hardest(run: Run, count: int = HARDEST) -> pd.DataFrame | None:
             "gold": [r["label"] for r in rows[:count]],
             "predicted": [r["prediction"] for r in rows[:count]],
             "confidence": [round(r["scores"][r["prediction"]], 4) for r in rows[:count]],
+        }
+    )
+
+
+def generations(run: Run, count: int = HARDEST) -> pd.DataFrame | None:
+    """A generating run's (task kind sft) first test replies beside their references."""
+    rows = [r for r in _predictions(run) if "reply" in r and "messages" in r][:count]
+    if not rows:
+        return None
+    return pd.DataFrame(
+        {
+            "prompt": [r["messages"][-1]["content"][:300] for r in rows],
+            "reference": [r.get("reference", "")[:300] for r in rows],
+            "reply": [r["reply"][:300] for r in rows],
         }
     )
 

@@ -269,6 +269,11 @@ class Task(ABC):
     ) -> None:
         """The test split's predictions with gold labels (and any per-class report)."""
 
+    def shown_examples(self) -> list[dict[str, str]]:
+        """Test examples for the trackers to show as a table (a generating kind's replies
+        beside their references), once the test split is scored; none by default."""
+        return []
+
     # -- prediction time (ftlab.predict) -------------------------------------------------
     @property
     @abstractmethod

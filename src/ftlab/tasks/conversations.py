@@ -5,7 +5,7 @@ renders them for a model.
 Layouts (`task.data_format`): `messages` (a list of role / content turns, multi-turn, an
 optional system turn), `prompt_completion` (two text columns: a question and its answer),
 `alpaca` (instruction / input / output) and `sharegpt` (`conversations` of from / value
-turns, mapped by TRL's own converter); `auto` picks by the columns present.
+turns: human, gpt, system); `auto` picks by the columns present.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ Messages = list[dict[str, str]]  # one conversation: {"role", "content"} turns
 ROLES = ("system", "user", "assistant")
 LAYOUTS = ("auto", "messages", "prompt_completion", "alpaca", "sharegpt")
 SHAREGPT_COLUMN = "conversations"
+SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}  # its "from"s
 ALPACA_COLUMNS = ("instruction", "input", "output")
 TEMPLATES_DIR = Path(__file__).parent / "chat_templates"  # named templates: <name>.jinja
 
@@ -68,10 +69,15 @@ def to_messages(
     if layout == "messages":
         messages = _parsed(row[messages_column])
     elif layout == "sharegpt":
-        from trl.data_utils import maybe_convert_to_chatml
-
         turns = _parsed(row[SHAREGPT_COLUMN])
-        messages = maybe_convert_to_chatml({SHAREGPT_COLUMN: turns})["messages"]
+        if not isinstance(turns, list):
+            return turns  # check_conversation names it
+        messages = [
+            {"role": SHAREGPT_ROLES.get(t.get("from"), t.get("from")), "content": t.get("value")}
+            if isinstance(t, dict)
+            else t
+            for t in turns
+        ]
     elif layout == "alpaca":
         extra = row.get("input") or ""
         question = f"{row['instruction']}\n\n{extra}" if extra else row["instruction"]
@@ -84,7 +90,12 @@ def to_messages(
             {"role": "user", "content": row[prompt_column]},
             {"role": "assistant", "content": row[completion_column]},
         ]
-    messages = [{"role": m.get("role"), "content": m.get("content")} for m in messages]
+    if not isinstance(messages, list):
+        return messages  # check_conversation names it
+    messages = [
+        {"role": m.get("role"), "content": m.get("content")} if isinstance(m, dict) else m
+        for m in messages
+    ]
     if system_prompt and not (messages and messages[0]["role"] == "system"):
         messages = [{"role": "system", "content": system_prompt}, *messages]
     return messages

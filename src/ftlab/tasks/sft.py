@@ -46,6 +46,7 @@ TOKENS_FILE = "sft_tokens.json"  # per split: conversations, answers cut, prompt
 PREDICTIONS_FILE = "predictions.jsonl"  # the test conversations' generated replies
 MESSAGES = "messages"  # the one column every layout becomes
 REFERENCE = "reference"  # ftlab.predict: the answer an input conversation ends with
+SHOWN = 20  # test replies in the trackers' table
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,17 @@ class SupervisedFineTuningTask(Task):
             for prompt, reference, reply in zip(prompts, references, replies, strict=True)
         ]
         return text_scores(replies, list(references))
+
+    def shown_examples(self) -> list[dict[str, str]]:
+        """The first SHOWN test replies with their prompt's last turn and reference."""
+        return [
+            {
+                "prompt": row[MESSAGES][-1]["content"],
+                REFERENCE: row[REFERENCE],
+                "reply": row["reply"],
+            }
+            for row in getattr(self, "_generated", [])[:SHOWN]
+        ]
 
     def compute_metrics(self, eval_prediction: Any) -> dict[str, float]:
         return {}  # TRL measures token accuracy in the loss's pass; replies score at test

@@ -177,8 +177,23 @@ class Trackers:
         write_summary(self.wandb, metrics)
         mlflow_run.log_final(self.mlflow, metrics, step)
 
-    def records(self, run_dir: Path) -> None:
+    def records(self, run_dir: Path, examples: list[dict[str, str]]) -> None:
+        """The run's record files (MLflow), and `examples` as a table in both (test replies
+        beside their references: `test/examples` in W&B, examples.json in MLflow)."""
         mlflow_run.log_records(self.mlflow, run_dir, self.log_artifacts)
+        if not examples:
+            return
+        columns = list(examples[0])
+        if self.wandb is not None:
+            import wandb
+
+            table = wandb.Table(columns=columns, data=[list(e.values()) for e in examples])
+            self.wandb.log({"test/examples": table})
+        if self.mlflow is not None:
+            import mlflow
+
+            table = {c: [e[c] for e in examples] for c in columns}
+            mlflow.log_table(table, artifact_file="examples.json")
 
 
 @contextmanager

@@ -299,5 +299,5 @@ def train(
             write_json(run_dir / TIMINGS_FILE, timings.finish())
             log.info("seconds: %s", timings.summary())
         with boundary("logging the run's records to MLflow", "check logger.mlflow"):
-            trackers.records(run_dir)
+            trackers.records(run_dir, task.shown_examples())
     return metrics
