@@ -305,6 +305,15 @@ def test_loss_falls_and_replies_are_memorised(memorised_run: tuple[Path, list]) 
     assert read_json(run_dir / "sft_tokens.json")["train"]["conversations"] == 16
 
 
+def test_report_shows_the_replies(memorised_run: tuple[Path, list], tmp_path: Path) -> None:
+    from ftlab.report.__main__ import main
+
+    run_dir, pairs = memorised_run
+    main([str(run_dir.parent), "--out", str(tmp_path)])
+    page = (tmp_path / "report.html").read_text()
+    assert "Example replies to test conversations" in page and pairs[0]["prompt"] in page
+
+
 def test_predict_generates_the_memorised_reply(memorised_run: tuple[Path, list], tmp_path) -> None:
     """ftlab.predict on questions (one a line) and on a conversation with its answer (scored)."""
     run_dir, pairs = memorised_run
@@ -336,6 +345,35 @@ def test_predict_generates_the_memorised_reply(memorised_run: tuple[Path, list],
         stdin_text="hi\n",
     )  # fmt: skip
     assert two.returncode == 1 and "cannot average" in two.stderr
+
+
+def test_served_chat_answers_as_the_run_does(memorised_run: tuple[Path, list]) -> None:
+    """ftlab.serve over the run: POST /v1/chat answers the conversation, POST /v1/predict
+    each question, with the memorised replies; a conversation ending with an answer is 422."""
+    from ftlab.serve.model import ServedModel
+    from tests.test_serve import AUTH, client_for
+
+    run_dir, pairs = memorised_run
+    client = client_for(ServedModel(str(run_dir)))
+    chats = [
+        client.post(
+            "/v1/chat",
+            json={"messages": [{"role": "user", "content": p["prompt"]}]},
+            headers=AUTH,
+        )
+        for p in pairs[:4]
+    ]
+    assert all(c.status_code == 200 for c in chats), chats[0].text
+    replies = [c.json()["reply"] for c in chats]
+    assert sum(r == p["completion"] for r, p in zip(replies, pairs[:4], strict=True)) >= 3
+    asked = client.post(
+        "/v1/predict", json={"inputs": [p["prompt"] for p in pairs[:4]]}, headers=AUTH
+    )
+    assert [p["reply"] for p in asked.json()["predictions"]] == replies
+    answered = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    refused = client.post("/v1/chat", json={"messages": answered}, headers=AUTH)
+    assert refused.status_code == 422 and "last turn must be the user's" in refused.text
+    assert client.get("/info", headers=AUTH).json()["chat"] is True
 
 
 def test_packed_run_of_a_decoder_without_pad_token(tiny_family, tmp_path: Path) -> None:
@@ -370,6 +408,35 @@ def test_packed_run_of_a_decoder_without_pad_token(tiny_family, tmp_path: Path) 
         f"output_root={tmp_path}", cwd=tmp_path,
     )  # fmt: skip
     assert bare.returncode == 1 and "has no chat template; set task.chat_template" in bare.stderr
+
+
+def test_lora_run_predicts_alike_merged(tiny_family, tmp_path: Path) -> None:
+    """peft=lora on the decoder (peft's CAUSAL_LM adapter): the run saves the adapter, and
+    ftlab.predict merge=true (the adapter folded in) replies as the adapter does."""
+    run_dir = tmp_path / "run"
+    pairs = _memorised_pairs(tiny_family("qwen2"))[:8]
+    data = write_jsonl(tmp_path / "pairs.jsonl", pairs)
+    done = in_process(
+        "ftlab.run", *FAST, "task=movie_chat", "task.data_format=auto", "peft=lora",
+        "task.prompt_column=prompt", "task.completion_column=completion",
+        *[f"task.{split}_file={data}" for split in ("train", "validation", "test")],
+        "trainer.max_steps=20", "optimizer.learning_rate=1e-2", "trainer.eval_strategy=no",
+        "trainer.save_strategy=no", "trainer.load_best_model_at_end=false",
+        "task.max_new_tokens=6", f"model.name_or_path={tiny_family('qwen2')}",
+        f"hydra.run.dir={run_dir}", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (run_dir / "model" / "adapter_config.json").is_file()
+    questions = "".join(f"{p['prompt']}\n" for p in pairs)
+    replies = {}
+    for merge in ("false", "true"):
+        asked = in_process(
+            "ftlab.predict", f"run={run_dir}", "input=-", "progress=false", f"merge={merge}",
+            cwd=tmp_path, stdin_text=questions,
+        )  # fmt: skip
+        assert asked.returncode == 0, asked.stderr[-2000:]
+        replies[merge] = [json.loads(line)["reply"] for line in asked.stdout.splitlines()]
+    assert replies["true"] == replies["false"] and len(replies["true"]) == 8
 
 
 @pytest.mark.gpu

@@ -148,8 +148,12 @@ def test_every_experiment_preset_runs_a_few_steps(
     tiny_model_dir: Path,
     intent_files: dict,
     multilabel_files: dict,
+    tiny_family,
 ) -> None:
     task = compose_config([f"experiment={experiment}"]).task
+    model = tiny_model_dir
+    if task["_target_"].endswith("SupervisedFineTuningTask"):  # a decoder with a chat template
+        model = tiny_family("qwen2")
     if task.get("builtin_dataset"):  # the preset's own offline data, cut small
         data = ["task.max_train_samples=64"]
     elif task.get("multi_label"):  # a Hub data set: local files of the same shape instead
@@ -160,7 +164,7 @@ def test_every_experiment_preset_runs_a_few_steps(
         [
             f"experiment={experiment}",
             *FAST,
-            f"model.name_or_path={tiny_model_dir}",
+            f"model.name_or_path={model}",
             *data,
             "trainer.max_steps=3",
             "task.max_eval_samples=20",

@@ -40,7 +40,7 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
         raise FtlabError(f"input={cfg.input}: no such file")
     _check_output(str(cfg.output), None)
     with boundary("loading the run's model", "check that the run completed and model/ is whole"):
-        runs = [load_run(path) for path in paths]
+        runs = [load_run(path, merge=bool(cfg.get("merge"))) for path in paths]
     check_same_labels(runs)
     if cfg.get("corpus") is not None:
         for run in runs:
@@ -53,7 +53,7 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
         with boundary("loading the rerank run's model", "check that the run completed"):
             reranker = load_run(rerank_paths[0])
     task = runs[0].task
-    if len(runs) > 1 and not task.averaged:
+    if len(runs) > 1 and task.generates:
         raise FtlabError(
             f"{type(task).__name__} runs generate texts, which an ensemble cannot average; "
             "give run= one run"

@@ -48,17 +48,26 @@ class Outputs:
 def run_outputs(run: Run, inputs: Dataset, batching: Batching) -> list[np.ndarray]:
     """The run's outputs (probabilities, scores ...) for each input row: by the Trainer, or
     by the kind's model itself (a sentence encoder's similarities to a corpus)."""
-    own = run.task.model_outputs(
-        run.model,
+    return member_outputs(
+        run,
         inputs,
         batching.batch_size,
         batching.progress,
-        run.path / CACHE_DIR,
-        run.tokenizer,
+        lambda features: model_logits(run, features, batching),
+    ).outputs
+
+
+def member_outputs(
+    run: Run, inputs: Dataset, batch_size: int, progress: bool, logits: Logits
+) -> Outputs:
+    """The kind's model's own outputs (a corpus ranked, replies generated), else the
+    outputs of `logits` over the encoded inputs."""
+    own = run.task.model_outputs(
+        run.model, inputs, batch_size, progress, run.path / CACHE_DIR, run.tokenizer
     )
     if own is not None:
-        return own
-    return outputs_by(run, inputs, lambda features: model_logits(run, features, batching)).outputs
+        return Outputs(own, None)
+    return outputs_by(run, inputs, logits)
 
 
 def outputs_by(run: Run, inputs: Dataset, logits: Logits) -> Outputs:

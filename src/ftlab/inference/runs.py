@@ -108,8 +108,10 @@ def load_model(model_dir: Path, task: Any, cfg: DictConfig) -> Any:
     return PeftModel.from_pretrained(base, str(model_dir)).eval()
 
 
-def load_run(path: Path) -> Run:
-    """The run's saved config -> its task (with the model's labels), tokenizer and model."""
+def load_run(path: Path, merge: bool = False) -> Run:
+    """The run's saved config -> its task (with the model's labels), tokenizer and model;
+    with `merge`, a peft run's adapter folded into the base weights (peft's
+    `merge_and_unload`: the same outputs, no adapter layers on every call)."""
     from transformers import AutoTokenizer
 
     cfg = OmegaConf.load(path / CONFIG_FILE)
@@ -120,6 +122,8 @@ def load_run(path: Path) -> Run:
         task.load_decision(read_json(decision))
     tokenizer = AutoTokenizer.from_pretrained(path / MODEL_DIR)
     model = load_model(path / MODEL_DIR, task, cfg)
+    if merge and is_adapter(path / MODEL_DIR):
+        model = model.merge_and_unload()
     # as training used it (a run saved before ftlab set these pads and feeds alike too)
     prepare_tokenizer(tokenizer, model.config, cfg.model.get("pad_token"))
     return Run(path=path, cfg=cfg, task=task, tokenizer=tokenizer, model=model)

@@ -15,7 +15,7 @@ log = logging.getLogger("ftlab.serve")
 
 @dataclass
 class Request:
-    texts: list[str]
+    texts: list[Any]  # texts; for a dialogue run also conversations (lists of turns)
     options: AnswerOptions = field(default_factory=AnswerOptions)
 
 

@@ -21,13 +21,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ftlab.serve.answering import Reply
 from ftlab.serve.answering import Request as ModelRequest
 from ftlab.serve.metrics import Metrics
-from ftlab.serve.schema import Info, PredictRequest, PredictResponse, Problem
+from ftlab.serve.schema import (
+    ChatRequest,
+    ChatResponse,
+    Info,
+    PredictRequest,
+    PredictResponse,
+    Problem,
+)
 from ftlab.tasks.base import AnswerOptions
 
 access_log = logging.getLogger("ftlab.serve.access")
 
 PREDICT = "/v1/predict"
-PROTECTED = (PREDICT, "/info")  # what needs the API key (probes and metrics hold no user data)
+CHAT = "/v1/chat"
+PROTECTED = (
+    PREDICT,
+    CHAT,
+    "/info",
+)  # what needs the API key (probes and metrics hold no user data)
 LOADING, READY, DRAINING = "loading", "ready", "draining"
 
 
@@ -234,7 +246,7 @@ def _check_caps(texts: list[str], limits: Limits) -> None:
             raise HTTPException(422, f"field 'inputs.{index}': an empty text")
 
 
-ROUTES = ("/v1/predict", "/health", "/ready", "/info", "/metrics", "/docs", "/openapi.json")
+ROUTES = (PREDICT, CHAT, "/health", "/ready", "/info", "/metrics", "/docs", "/openapi.json")
 
 
 def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None) -> FastAPI:
@@ -266,20 +278,16 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
     def unavailable(why: str) -> HTTPException:
         return HTTPException(503, why, headers={"Retry-After": str(service.settings.retry_after_s)})
 
-    @app.post(PREDICT, response_model=PredictResponse, responses=errors)
-    async def predict(body: PredictRequest) -> PredictResponse:
-        """Predict every input: the run's labels and scores, as `ftlab.predict` gives them."""
+    async def answered(inputs: list[Any], options: AnswerOptions) -> Reply:
+        """The backend's reply to `inputs` (texts, or conversations), or the HTTP error."""
         if service.phase != READY or service.backend is None:
             raise unavailable(f"the service is {service.phase}; retry shortly")
-        texts = body.texts()
-        _check_caps(texts, service.settings.limits)
-        options = AnswerOptions(**body.parameters.model_dump())
         metrics = service.metrics
         metrics.queue.inc()
         service.in_flight += 1
         try:
             reply = await asyncio.wait_for(
-                service.backend.predict(ModelRequest(texts, options)), service.settings.timeout_s
+                service.backend.predict(ModelRequest(inputs, options)), service.settings.timeout_s
             )
         except TimeoutError as exc:
             raise HTTPException(
@@ -292,11 +300,34 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
             service.in_flight -= 1
         if reply.status != 200:
             raise HTTPException(reply.status, reply.error)
-        metrics.inputs.inc(len(texts))
+        metrics.inputs.inc(len(inputs))
         metrics.batch_size.observe(reply.batch_requests)
+        return reply
+
+    @app.post(PREDICT, response_model=PredictResponse, responses=errors)
+    async def predict(body: PredictRequest) -> PredictResponse:
+        """Predict every input: the run's labels and scores, as `ftlab.predict` gives them
+        (a dialogue run: its reply to each text as a question)."""
+        texts = body.texts()
+        _check_caps(texts, service.settings.limits)
+        reply = await answered(texts, AnswerOptions(**body.parameters.model_dump()))
         return PredictResponse(
             model=service.info["model"], predictions=reply.predictions, chunks=reply.chunks
         )
+
+    @app.post(CHAT, response_model=ChatResponse, responses={**errors, 404: {"model": Problem}})
+    async def chat(body: ChatRequest) -> ChatResponse:
+        """The assistant's next turn in the conversation (a run of task kind sft)."""
+        if service.info and not service.info.get("chat"):
+            raise HTTPException(
+                404, f"the served run ({service.info['kind']}) does not chat; POST {PREDICT}"
+            )
+        messages = [turn.model_dump() for turn in body.messages]
+        if messages[-1]["role"] != "user":
+            raise HTTPException(422, "field 'messages': the last turn must be the user's")
+        _check_caps([turn["content"] for turn in messages], service.settings.limits)
+        reply = await answered([messages], AnswerOptions())
+        return ChatResponse(model=service.info["model"], reply=reply.predictions[0]["reply"])
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -12,7 +12,7 @@ import numpy as np
 from datasets import Dataset
 
 from ftlab.errors import FtlabError, boundary
-from ftlab.inference.predictor import Logits, ensemble, outputs_by
+from ftlab.inference.predictor import Logits, ensemble, member_outputs
 from ftlab.inference.runs import Run, check_same_labels, load_run, run_paths
 from ftlab.models.family import model_inputs
 from ftlab.tasks.base import AnswerOptions
@@ -116,15 +116,16 @@ class ServedModel:
             "labels": list(self.task.label_list),
             "max_length": int(self.task.max_seq_length),
             "backend": self.backend,
+            "chat": self.task.generates,
             "runs": [str(r.path) for r in self.runs],
         }
 
-    def answer(self, texts: Sequence[str]) -> Answers:
-        """ftlab.predict's record for each text (bad input: an FtlabError naming it)."""
-        rows = Dataset.from_dict({self.task.input_text_column: list(texts)})
-        inputs = self.task.prediction_inputs(rows, self.tokenizer)
+    def answer(self, texts: Sequence[Any]) -> Answers:
+        """ftlab.predict's record for each text (a generating run: each conversation too;
+        bad input: an FtlabError naming it)."""
+        inputs = self.task.prediction_inputs(self.task.served_inputs(list(texts)), self.tokenizer)
         members = [
-            outputs_by(run, inputs, logits)
+            member_outputs(run, inputs, len(inputs), False, logits)
             for run, logits in zip(self.runs, self._logits, strict=True)
         ]
         outputs = ensemble([member.outputs for member in members])

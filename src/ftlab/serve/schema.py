@@ -53,6 +53,31 @@ class PredictResponse(BaseModel):
     )
 
 
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """A conversation, its last turn the user's: the run (task kind sft) answers it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"messages": [{"role": "user", "content": "Where is my parcel?"}]}]
+        },
+    )
+
+    messages: list[Turn] = Field(..., min_length=1, description="the turns so far, in order")
+
+
+class ChatResponse(BaseModel):
+    model: str = Field(..., description="the run that answered")
+    reply: str = Field(..., description="the assistant's next turn")
+
+
 class Info(BaseModel):
     model: str
     task: str
@@ -60,6 +85,7 @@ class Info(BaseModel):
     labels: list[str]
     max_length: int
     backend: str
+    chat: bool
     runs: list[str]
     limits: dict[str, int]
 

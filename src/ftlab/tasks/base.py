@@ -75,7 +75,7 @@ class Task(ABC):
     metrics: ClassVar[frozenset[str]]  # what compute_metrics returns (Trainer adds "loss")
     minimized: ClassVar[frozenset[str]] = frozenset({"loss"})  # lower is better for these
     csv_predictions: ClassVar[bool] = True  # ftlab.predict may write its records as csv
-    averaged: ClassVar[bool] = True  # an ensemble of runs averages their outputs
+    generates: ClassVar[bool] = False  # outputs are generated texts: no ensemble; ftlab.serve chats
     heads: ClassVar[tuple[str, ...]] = ("softmax",)  # the `model.head` choices of the kind
 
     def __post_init__(self) -> None:
@@ -340,6 +340,11 @@ class Task(ABC):
     def check_servable(self) -> None:
         """ftlab.serve answers this kind (a kind it cannot answer yet says so)."""
         return None
+
+    def served_inputs(self, inputs: list[Any]) -> Dataset:
+        """ftlab.serve's inputs (texts; a generating kind: conversations too) as the rows
+        `prediction_inputs` reads."""
+        return Dataset.from_dict({self.input_text_column: inputs})
 
     def served(self, record: dict, options: AnswerOptions) -> Any:
         """A prediction record as ftlab.serve answers it (without the input text); by

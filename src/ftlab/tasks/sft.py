@@ -78,7 +78,7 @@ class SupervisedFineTuningTask(Task):
     metrics: ClassVar[frozenset[str]] = frozenset({"mean_token_accuracy", "entropy"})
     minimized: ClassVar[frozenset[str]] = frozenset({"loss", "perplexity", "entropy"})
     csv_predictions: ClassVar[bool] = False  # a conversation is a nested record
-    averaged: ClassVar[bool] = False  # generated texts: no ensemble
+    generates: ClassVar[bool] = True
 
     def check(self) -> None:
         super().check()
@@ -347,6 +347,11 @@ class SupervisedFineTuningTask(Task):
                 record[REFERENCE] = row[REFERENCE]
             records.append(record)
         return records
+
+    def served_inputs(self, inputs: list[Any]) -> Dataset:
+        """Questions (texts) and conversations (lists of turns), each as one conversation."""
+        chats = [[{"role": "user", "content": i}] if isinstance(i, str) else i for i in inputs]
+        return Dataset.from_dict({self.messages_column: [json.dumps(chat) for chat in chats]})
 
     def served(self, record: dict, options: AnswerOptions) -> Any:
         return {"reply": record["reply"]}
