@@ -32,9 +32,6 @@ MEMORISE = [
     "trainer.per_device_train_batch_size=16",
     "optimizer.learning_rate=1e-2",
     "task.system_prompt=Answer.",
-    "trainer.eval_strategy=no",
-    "trainer.save_strategy=no",
-    "trainer.load_best_model_at_end=false",
     "trainer.logging_steps=10",
     "task.max_new_tokens=10",
 ]
@@ -59,6 +56,36 @@ def _tokenizer(directory: Path, template: str | None = None):
     if template:
         tokenizer.chat_template = read_template(template)
     return tokenizer
+
+
+# a few steps, nothing saved or evaluated on the way
+QUICK = [
+    "trainer.eval_strategy=no",
+    "trainer.save_strategy=no",
+    "trainer.load_best_model_at_end=false",
+]
+# local files of (prompt, completion) pairs, each split the same file
+PAIRS = ["task.data_format=auto", "task.prompt_column=prompt", "task.completion_column=completion"]
+
+
+def _sft_run(run_dir: Path, model: Path, *overrides: str) -> Path:
+    """`python -m ftlab.run task=movie_chat` (in this process) into `run_dir`; it completes."""
+    done = in_process(
+        "ftlab.run",
+        *FAST,
+        *QUICK,
+        "task=movie_chat",
+        f"model.name_or_path={model}",
+        f"hydra.run.dir={run_dir}",
+        *overrides,
+        cwd=run_dir.parent,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run_dir
+
+
+def _pair_files(data: Path) -> list[str]:
+    return [*PAIRS, *[f"task.{split}_file={data}" for split in ("train", "validation", "test")]]
 
 
 def _labelled_spans(ids: list[int], labels: list[int]) -> list[list[int]]:
@@ -270,22 +297,7 @@ def memorised_run(tmp_path_factory: pytest.TempPathFactory, tiny_family) -> tupl
     model = tiny_family("qwen2")
     pairs = _memorised_pairs(model)
     data = write_jsonl(root / "pairs.jsonl", pairs)
-    run_dir = root / "run"
-    done = in_process(
-        "ftlab.run",
-        *FAST,
-        *MEMORISE,
-        "task=movie_chat",
-        "task.data_format=auto",
-        "task.prompt_column=prompt",
-        "task.completion_column=completion",
-        *[f"task.{split}_file={data}" for split in ("train", "validation", "test")],
-        f"model.name_or_path={model}",
-        f"hydra.run.dir={run_dir}",
-        cwd=root,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return run_dir, pairs
+    return _sft_run(root / "run", model, *MEMORISE, *_pair_files(data)), pairs
 
 
 def test_loss_falls_and_replies_are_memorised(memorised_run: tuple[Path, list]) -> None:
@@ -379,11 +391,9 @@ def test_served_chat_answers_as_the_run_does(memorised_run: tuple[Path, list]) -
 def test_packed_run_of_a_decoder_without_pad_token(tiny_family, tmp_path: Path) -> None:
     """The Llama 3 stand-in (no pad token, no template: task.chat_template=plain), packed, on
     the built-in movie dialogues: it trains, scores and saves the template with the model."""
-    run_dir = tmp_path / "run"
-    done = in_process(
-        "ftlab.run",
-        *FAST,
-        "task=movie_chat",
+    run_dir = _sft_run(
+        tmp_path / "run",
+        tiny_family("llama"),
         "task.chat_template=plain",
         "task.packing=true",
         "task.max_train_samples=200",
@@ -391,14 +401,7 @@ def test_packed_run_of_a_decoder_without_pad_token(tiny_family, tmp_path: Path) 
         "task.generate_samples=4",
         "task.max_new_tokens=4",
         "trainer.max_steps=3",
-        "trainer.eval_strategy=no",
-        "trainer.save_strategy=no",
-        "trainer.load_best_model_at_end=false",
-        f"model.name_or_path={tiny_family('llama')}",
-        f"hydra.run.dir={run_dir}",
-        cwd=tmp_path,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     test = read_json(run_dir / "metrics.json")["test"]
     assert {"test_loss", "test_perplexity", "test_rouge1", "test_bleu"} <= set(test)
     assert "User:" in (run_dir / "model" / "chat_template.jinja").read_text()
@@ -413,19 +416,12 @@ def test_packed_run_of_a_decoder_without_pad_token(tiny_family, tmp_path: Path) 
 def test_lora_run_predicts_alike_merged(tiny_family, tmp_path: Path) -> None:
     """peft=lora on the decoder (peft's CAUSAL_LM adapter): the run saves the adapter, and
     ftlab.predict merge=true (the adapter folded in) replies as the adapter does."""
-    run_dir = tmp_path / "run"
     pairs = _memorised_pairs(tiny_family("qwen2"))[:8]
     data = write_jsonl(tmp_path / "pairs.jsonl", pairs)
-    done = in_process(
-        "ftlab.run", *FAST, "task=movie_chat", "task.data_format=auto", "peft=lora",
-        "task.prompt_column=prompt", "task.completion_column=completion",
-        *[f"task.{split}_file={data}" for split in ("train", "validation", "test")],
-        "trainer.max_steps=20", "optimizer.learning_rate=1e-2", "trainer.eval_strategy=no",
-        "trainer.save_strategy=no", "trainer.load_best_model_at_end=false",
-        "task.max_new_tokens=6", f"model.name_or_path={tiny_family('qwen2')}",
-        f"hydra.run.dir={run_dir}", cwd=tmp_path,
+    run_dir = _sft_run(
+        tmp_path / "run", tiny_family("qwen2"), "peft=lora", *_pair_files(data),
+        "trainer.max_steps=20", "optimizer.learning_rate=1e-2", "task.max_new_tokens=6",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
     assert (run_dir / "model" / "adapter_config.json").is_file()
     questions = "".join(f"{p['prompt']}\n" for p in pairs)
     replies = {}

@@ -7,7 +7,6 @@ task (`model.name_or_path=<run>/model`). Defaults: mlm.yaml beside this file.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,7 +23,7 @@ from ftlab.errors import FtlabError
 from ftlab.metrics import load_metric
 from ftlab.tasks.alignment import IGNORE
 from ftlab.tasks.base import AnswerOptions, Task, Tokenized
-from ftlab.tasks.outputs import first_output, rounded, softmax
+from ftlab.tasks.outputs import first_output, perplexity, rounded, softmax
 from ftlab.tasks.text import check_texts
 
 TOP_K = 5  # fill-mask candidates per [MASK] in ftlab.predict's records
@@ -169,10 +168,7 @@ class MaskedLMTask(Task):
 
     def derived_metrics(self, metrics: dict[str, float], prefix: str) -> dict[str, float]:
         """`<prefix>_perplexity` = exp(`<prefix>_loss`), run_mlm.py's way."""
-        loss = metrics.get(f"{prefix}_loss")
-        if loss is None:
-            return {}
-        return {f"{prefix}_perplexity": math.exp(loss) if loss < 700 else math.inf}
+        return perplexity(metrics, prefix)
 
     def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(token ids, probabilities) per position."""

@@ -32,3 +32,14 @@ def top_indices(scores: Any, count: int) -> np.ndarray:
     scores = np.asarray(scores)
     ranked = np.flatnonzero(np.isfinite(scores))
     return ranked[np.argsort(-scores[ranked], kind="stable")][:count]
+
+
+def perplexity(metrics: dict[str, float], prefix: str) -> dict[str, float]:
+    """`<prefix>_perplexity` = exp(`<prefix>_loss`), the language-model kinds' way (run_mlm.py,
+    run_clm.py); none without a loss."""
+    import math
+
+    loss = metrics.get(f"{prefix}_loss")
+    if loss is None:
+        return {}
+    return {f"{prefix}_perplexity": math.exp(loss) if loss < 700 else math.inf}

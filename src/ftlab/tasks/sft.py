@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +40,7 @@ from ftlab.tasks.conversations import (
     use_chat_template,
 )
 from ftlab.tasks.generation import GenerationSettings, end_of_turn_ids, generate_replies
+from ftlab.tasks.outputs import perplexity
 
 TOKENS_FILE = "sft_tokens.json"  # per split: conversations, answers cut, prompts too long
 PREDICTIONS_FILE = "predictions.jsonl"  # the test conversations' generated replies
@@ -266,10 +266,7 @@ class SupervisedFineTuningTask(Task):
 
     def derived_metrics(self, metrics: dict[str, float], prefix: str) -> dict[str, float]:
         """`<prefix>_perplexity` = exp(`<prefix>_loss`), per answer token."""
-        loss = metrics.get(f"{prefix}_loss")
-        if loss is None:
-            return {}
-        return {f"{prefix}_perplexity": math.exp(loss) if loss < 700 else math.inf}
+        return perplexity(metrics, prefix)
 
     def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise FtlabError("a generating run has no logits to decode (ftlab.export: no sft runs)")

@@ -21,12 +21,11 @@ class ScoringSFTTrainer(SFTTrainer):
         super().__init__(*args, **kwargs)
         self._generation_scores = generation_scores
 
-    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
-        metrics = super().evaluate(*args, **kwargs)
-        # TRL's running count of training tokens, logged with every evaluation: not a score
-        for name in [n for n in metrics if n.endswith("_num_tokens")]:
-            del metrics[name]
-        return metrics
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if any(name.startswith("eval_") for name in logs):
+            # TRL's running count of training tokens: no score of the evaluation
+            self._metrics["eval"].pop("num_tokens", None)
+        super().log(logs, start_time)
 
     def predict(
         self,
