@@ -212,6 +212,8 @@ class SupervisedFineTuningTask(Task):
             packing=self.packing,
             packing_strategy="bfd",  # whole conversations, each attending to itself only
             eval_packing=False,  # validation loss per conversation, packed run or not
+            # the splits come tokenized, labelled and cut (tokenize); TRL only packs them
+            dataset_kwargs={"skip_prepare_dataset": not self.packing},
             prediction_loss_only=True,  # TRL's fused head builds no logits to keep
         )
         return SFTConfig, fields
