@@ -357,6 +357,8 @@ def test_predict_generates_the_memorised_reply(memorised_run: tuple[Path, list],
         stdin_text="hi\n",
     )  # fmt: skip
     assert two.returncode == 1 and "cannot average" in two.stderr
+    exported = in_process("ftlab.export", f"run={run_dir}", cwd=tmp_path)
+    assert exported.returncode == 1 and "serve it with ftlab.serve" in exported.stderr
 
 
 def test_served_chat_answers_as_the_run_does(memorised_run: tuple[Path, list]) -> None:

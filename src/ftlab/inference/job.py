@@ -53,11 +53,6 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
         with boundary("loading the rerank run's model", "check that the run completed"):
             reranker = load_run(rerank_paths[0])
     task = runs[0].task
-    if len(runs) > 1 and task.generates:
-        raise FtlabError(
-            f"{type(task).__name__} runs generate texts, which an ensemble cannot average; "
-            "give run= one run"
-        )
     _check_output(str(cfg.output), task)
     if cfg.evaluate:
         rows = task.prepare()["test"]

@@ -130,8 +130,14 @@ def load_run(path: Path, merge: bool = False) -> Run:
 
 
 def check_same_labels(runs: list[Run]) -> None:
-    """An ensemble averages probabilities label by label: the members must agree on them."""
+    """An ensemble averages probabilities label by label: the members must agree on them
+    (and have outputs to average: generated texts have none)."""
     first = runs[0]
+    if len(runs) > 1 and first.task.generates:
+        raise FtlabError(
+            f"{type(first.task).__name__} runs generate texts, which an ensemble cannot "
+            "average; give run= one run"
+        )
     for run in runs[1:]:
         if type(run.task) is not type(first.task):
             raise FtlabError(

@@ -100,6 +100,11 @@ class ServedModel:
         self.backend = backend
         self.task = self.runs[0].task
         self.tokenizer = self.runs[0].tokenizer
+        if backend != "torch" and self.task.generates:
+            raise FtlabError(
+                f"serve.backend={backend}: a run that generates its answers (task kind sft) "
+                "is served on torch; drop serve.backend"
+            )
         if backend == "torch":
             self._logits = [_torch_logits(r, threads) for r in self.runs]
         else:

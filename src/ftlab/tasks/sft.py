@@ -271,7 +271,13 @@ class SupervisedFineTuningTask(Task):
         return perplexity(metrics, prefix)
 
     def decode(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise FtlabError("a generating run has no logits to decode (ftlab.export: no sft runs)")
+        raise FtlabError("a generating run's outputs are replies (model.generate), not logits")
+
+    def exported_model(self, model: Any) -> Any:
+        raise FtlabError(
+            "ftlab.export writes one forward pass as ONNX; a dialogue (sft) run answers by "
+            "generating, token by token: serve it with ftlab.serve, or ftlab.predict it"
+        )
 
     def write_predictions(
         self, raw: Dataset, logits: np.ndarray, tokenizer: Any, run_dir: Path
