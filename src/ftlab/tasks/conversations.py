@@ -23,7 +23,6 @@ ROLES = ("system", "user", "assistant")
 LAYOUTS = ("auto", "messages", "prompt_completion", "alpaca", "sharegpt")
 SHAREGPT_COLUMN = "conversations"
 SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}  # its "from"s
-ALPACA_COLUMNS = ("instruction", "input", "output")
 TEMPLATES_DIR = Path(__file__).parent / "chat_templates"  # named templates: <name>.jinja
 
 
