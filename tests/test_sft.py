@@ -118,6 +118,23 @@ def test_labels_are_the_answers_and_their_end_of_turn(tiny_family) -> None:
     assert everything["labels"][0] == everything["input_ids"][0]
 
 
+def test_chinese_answers_are_labelled_and_scored(tiny_family) -> None:
+    """A Chinese conversation (byte-level BPE: the characters as bytes) is labelled the same
+    way; its reply scores by characters (a matching pair: ROUGE-1 above 0)."""
+    from ftlab.tasks.sft import text_scores
+
+    tokenizer = _tokenizer(tiny_family("qwen2"))
+    chat = [
+        {"role": "user", "content": "快递到哪了？"},
+        {"role": "assistant", "content": "已经发货了。"},
+    ]
+    encoded = _task().encode(tokenizer, {"messages": [chat]})
+    spans = _labelled_spans(encoded["input_ids"][0], encoded["labels"][0])
+    assert [tokenizer.decode(span).strip() for span in spans] == ["已经发货了。<|im_end|>"]
+    scores = text_scores(["已经发货"], ["已经发货了。"])
+    assert scores["rouge1"] > 0.5 and scores["bleu"] > 0
+
+
 def test_plain_template_labels_answers_with_eos(tiny_family) -> None:
     """A base model without a template (the Llama 3 stand-in) and ftlab's `plain` one: each
     answer is labelled with the eos token that ends it."""
