@@ -62,4 +62,3 @@ def test_chat_demo_reaches_its_readme_perplexity(tmp_path: Path, tiny_family) ->
     )
     assert metrics["validation"]["eval_perplexity"] <= 75
     assert metrics["validation"]["eval_mean_token_accuracy"] >= 0.26
-
