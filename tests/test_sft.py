@@ -68,7 +68,7 @@ QUICK = [
 PAIRS = ["task.data_format=auto", "task.prompt_column=prompt", "task.completion_column=completion"]
 
 
-def _sft_run(run_dir: Path, model: Path, *overrides: str) -> Path:
+def _sft_run(run_dir: Path, model: Path, *overrides: str, env: dict | None = None) -> Path:
     """`python -m ftlab.run task=movie_chat` (in this process) into `run_dir`; it completes."""
     done = in_process(
         "ftlab.run",
@@ -79,6 +79,7 @@ def _sft_run(run_dir: Path, model: Path, *overrides: str) -> Path:
         f"hydra.run.dir={run_dir}",
         *overrides,
         cwd=run_dir.parent,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return run_dir
@@ -409,7 +410,11 @@ def test_served_chat_answers_as_the_run_does(memorised_run: tuple[Path, list]) -
 
 def test_packed_run_of_a_decoder_without_pad_token(tiny_family, tmp_path: Path) -> None:
     """The Llama 3 stand-in (no pad token, no template: task.chat_template=plain), packed, on
-    the built-in movie dialogues: it trains, scores and saves the template with the model."""
+    the built-in movie dialogues: it trains, scores and saves the template with the model;
+    its test replies reach W&B (offline) and MLflow (a local store) as tables."""
+    from mlflow.tracking import MlflowClient
+
+    wandb_dirs = {n: str(tmp_path / n.lower()) for n in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR")}
     run_dir = _sft_run(
         tmp_path / "run",
         tiny_family("llama"),
@@ -420,10 +425,20 @@ def test_packed_run_of_a_decoder_without_pad_token(tiny_family, tmp_path: Path) 
         "task.generate_samples=4",
         "task.max_new_tokens=4",
         "trainer.max_steps=3",
+        "logger=[wandb,mlflow]",
+        f"output_root={tmp_path}",
+        env={"WANDB_MODE": "offline", **wandb_dirs},
     )
     test = read_json(run_dir / "metrics.json")["test"]
     assert {"test_loss", "test_perplexity", "test_rouge1", "test_bleu"} <= set(test)
     assert "User:" in (run_dir / "model" / "chat_template.jinja").read_text()
+    lines = (run_dir / "predictions.jsonl").read_text().splitlines()
+    replies = [json.loads(line)["reply"] for line in lines]
+    (table,) = (run_dir / "wandb").glob("offline-run-*/files/media/table/test/examples_*.json")
+    assert json.loads(table.read_text())["data"][0][2] == replies[0]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (logged,) = client.search_runs(client.search_experiments()[0].experiment_id)
+    assert "examples.json" in {a.path for a in client.list_artifacts(logged.info.run_id)}
     # with no template named, the stand-in stops in one line
     bare = in_process(
         "ftlab.run", *FAST, "task=movie_chat", f"model.name_or_path={tiny_family('llama')}",
