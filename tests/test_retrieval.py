@@ -175,11 +175,28 @@ def test_a_bad_corpus_gets_one_line(
     assert "Traceback" not in done.stderr
 
 
-def test_the_service_says_it_has_no_search_endpoint_yet(learned: Path, tmp_path: Path) -> None:
+def test_the_service_searches_the_corpus_as_predict_ranks_it(learned: Path, tmp_path: Path) -> None:
+    """ftlab.serve corpus=FILE: POST /v1/search answers each query with predict's top corpus
+    texts (top_k of them); without a corpus the service stops in one line."""
+    from ftlab.serve.model import ServedModel
+    from tests.test_serve import AUTH, client_for
+
+    corpus = [f"it is {w}" for w in ("about", "actor", "english", "kind", "many", "name")]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(corpus) + "\n", encoding="utf-8")
+    queries = ["tell me about", "tell me actor"]
+    expected = _top_answers(tmp_path, queries, f"run={learned}", f"corpus={path}")
+    client = client_for(ServedModel(str(learned), corpus=str(path)))
+    found = client.post("/v1/search", json={"query": queries, "top_k": 3}, headers=AUTH)
+    assert found.status_code == 200, found.text
+    for results, record in zip(found.json()["results"], expected, strict=True):
+        assert [r["text"] for r in results] == [r["text"] for r in record["top"][:3]]
+    assert client.get("/info", headers=AUTH).json()["endpoint"] == "search"
+    chat = {"messages": [{"role": "user", "content": "hi"}]}
+    assert client.post("/v1/chat", json=chat, headers=AUTH).status_code == 404
     done = in_process("ftlab.serve.__main__", f"run={learned}", "serve.engine=local", cwd=tmp_path)
-    assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("ftlab: error: ftlab.serve has no search endpoint yet"), last
+    assert done.returncode != 0 and "searches a corpus: set corpus=FILE" in last, last
 
 
 def test_metrics_equal_a_hand_computation() -> None:

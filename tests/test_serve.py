@@ -163,10 +163,12 @@ def test_metrics_count_requests_errors_and_batches(client: TestClient) -> None:
     assert "ftlab_serve_queue_length 0.0" in text
 
 
-def test_chat_is_404_for_a_run_that_does_not_chat(client: TestClient) -> None:
+def test_chat_and_search_are_404_for_a_classifier(client: TestClient) -> None:
     chat = {"messages": [{"role": "user", "content": "hi"}]}
     refused = client.post("/v1/chat", json=chat, headers=AUTH)
     assert refused.status_code == 404 and "does not chat; POST /v1/predict" in refused.text
+    searched = client.post("/v1/search", json={"query": "hi"}, headers=AUTH)
+    assert searched.status_code == 404 and "does not search" in searched.text
 
 
 def test_info_and_openapi(client: TestClient, intent: ServedModel) -> None:

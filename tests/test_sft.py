@@ -405,7 +405,7 @@ def test_served_chat_answers_as_the_run_does(memorised_run: tuple[Path, list]) -
     answered = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
     refused = client.post("/v1/chat", json={"messages": answered}, headers=AUTH)
     assert refused.status_code == 422 and "last turn must be the user's" in refused.text
-    assert client.get("/info", headers=AUTH).json()["chat"] is True
+    assert client.get("/info", headers=AUTH).json()["endpoint"] == "chat"
 
 
 def test_packed_run_of_a_decoder_without_pad_token(tiny_family, tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ from ftlab.serve.schema import (
     PredictRequest,
     PredictResponse,
     Problem,
+    SearchRequest,
+    SearchResponse,
 )
 from ftlab.tasks.base import AnswerOptions
 
@@ -35,11 +37,9 @@ access_log = logging.getLogger("ftlab.serve.access")
 
 PREDICT = "/v1/predict"
 CHAT = "/v1/chat"
-PROTECTED = (
-    PREDICT,
-    CHAT,
-    "/info",
-)  # what needs the API key (probes and metrics hold no user data)
+SEARCH = "/v1/search"
+# what needs the API key (probes and metrics hold no user data)
+PROTECTED = (PREDICT, CHAT, SEARCH, "/info")
 LOADING, READY, DRAINING = "loading", "ready", "draining"
 
 
@@ -246,7 +246,7 @@ def _check_caps(texts: list[str], limits: Limits) -> None:
             raise HTTPException(422, f"field 'inputs.{index}': an empty text")
 
 
-ROUTES = (PREDICT, CHAT, "/health", "/ready", "/info", "/metrics", "/docs", "/openapi.json")
+ROUTES = (PREDICT, CHAT, SEARCH, "/health", "/ready", "/info", "/metrics", "/docs", "/openapi.json")
 
 
 def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = None) -> FastAPI:
@@ -315,19 +315,33 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
             model=service.info["model"], predictions=reply.predictions, chunks=reply.chunks
         )
 
+    def own_endpoint(name: str, verb: str) -> None:
+        """A kind's own endpoint: 404 where the served run's kind has another."""
+        if service.info and service.info.get("endpoint") != name:
+            raise HTTPException(
+                404, f"the served run ({service.info['kind']}) does not {verb}; POST {PREDICT}"
+            )
+
     @app.post(CHAT, response_model=ChatResponse, responses={**errors, 404: {"model": Problem}})
     async def chat(body: ChatRequest) -> ChatResponse:
         """The assistant's next turn in the conversation (a run of task kind sft)."""
-        if service.info and not service.info.get("chat"):
-            raise HTTPException(
-                404, f"the served run ({service.info['kind']}) does not chat; POST {PREDICT}"
-            )
+        own_endpoint("chat", "chat")
         messages = [turn.model_dump() for turn in body.messages]
         if messages[-1]["role"] != "user":
             raise HTTPException(422, "field 'messages': the last turn must be the user's")
         _check_caps([turn["content"] for turn in messages], service.settings.limits)
         reply = await answered([messages], AnswerOptions())
         return ChatResponse(model=service.info["model"], reply=reply.predictions[0]["reply"])
+
+    @app.post(SEARCH, response_model=SearchResponse, responses={**errors, 404: {"model": Problem}})
+    async def search(body: SearchRequest) -> SearchResponse:
+        """The corpus texts a retrieval run ranks highest for each query (cosine scores)."""
+        own_endpoint("search", "search")
+        queries = body.queries()
+        _check_caps(queries, service.settings.limits)
+        reply = await answered(queries, AnswerOptions(top_k=body.top_k))
+        results = [prediction["top"] for prediction in reply.predictions]
+        return SearchResponse(model=service.info["model"], results=results)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

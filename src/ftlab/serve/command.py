@@ -75,8 +75,12 @@ def settings_of(cfg: DictConfig) -> Settings:
 def serve(cfg: DictConfig) -> None:
     """Check everything cheap, then serve until SIGINT / SIGTERM."""
     # a wrong run=, or a kind the service cannot answer, fails before Ray or a model loads
+    corpus = cfg.get("corpus")
     for path in run_paths(cfg.run):
-        build_task(OmegaConf.load(path / CONFIG_FILE).task).check_servable()
+        task = build_task(OmegaConf.load(path / CONFIG_FILE).task)
+        if corpus is not None:
+            task.use_corpus(str(corpus))
+        task.check_servable()
     settings = settings_of(cfg)
     from ftlab.serve.model import BACKENDS, ServedModel
 
@@ -92,7 +96,7 @@ def serve(cfg: DictConfig) -> None:
         print(f"ftlab.serve: http://{cfg.serve.host}:{cfg.serve.port} (engine=local)", flush=True)
         serve_here(
             settings,
-            lambda: LocalBackend(ServedModel(run, str(cfg.serve.backend), threads)),
+            lambda: LocalBackend(ServedModel(run, str(cfg.serve.backend), threads, corpus)),
             str(cfg.serve.host),
             int(cfg.serve.port),
             float(cfg.serve.drain_s),

@@ -88,7 +88,13 @@ def _onnx_logits(run: Run, backend: str, threads: int | None) -> Logits:
 class ServedModel:
     """One run, or an ensemble of runs of one task, loaded once and asked many times."""
 
-    def __init__(self, run: Any, backend: str = "torch", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        run: Any,
+        backend: str = "torch",
+        threads: int | None = None,
+        corpus: str | None = None,
+    ) -> None:
         if backend not in BACKENDS:
             raise FtlabError(f"serve.backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
         paths = run_paths(run)
@@ -100,20 +106,27 @@ class ServedModel:
         self.backend = backend
         self.task = self.runs[0].task
         self.tokenizer = self.runs[0].tokenizer
-        if backend != "torch" and self.task.generates:
+        if backend != "torch" and self.task.endpoint is not None:
             raise FtlabError(
-                f"serve.backend={backend}: a run that generates its answers (task kind sft) "
-                "is served on torch; drop serve.backend"
+                f"serve.backend={backend}: a {type(self.task).__name__} run's model computes "
+                "its answers itself (a reply, a search), on torch; drop serve.backend"
             )
+        for loaded in self.runs:
+            if corpus is not None:  # what /v1/search ranks
+                loaded.task.use_corpus(corpus)
+            loaded.task.check_servable()
         if backend == "torch":
             self._logits = [_torch_logits(r, threads) for r in self.runs]
         else:
             self._logits = [_onnx_logits(r, backend, threads) for r in self.runs]
         names = [r.name for r in self.runs]
         self.name = names[0] if len(names) == 1 else "ensemble(" + ",".join(names) + ")"
+        if self.task.endpoint == "search":  # the corpus embedded (and cached) before /ready
+            self.answer(["warm-up"])
 
     def info(self) -> dict[str, Any]:
-        """What /info shows: the task, its kind, labels, max length, backend, runs."""
+        """What /info shows: the task, its kind, labels, max length, backend, its own
+        endpoint (chat, search), runs."""
         return {
             "model": self.name,
             "task": self.task.name,
@@ -121,7 +134,7 @@ class ServedModel:
             "labels": list(self.task.label_list),
             "max_length": int(self.task.max_seq_length),
             "backend": self.backend,
-            "chat": self.task.generates,
+            "endpoint": self.task.endpoint,
             "runs": [str(r.path) for r in self.runs],
         }
 

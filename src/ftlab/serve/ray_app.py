@@ -42,11 +42,17 @@ class Model:
     """One replica: the run's model (ServedModel), fed batches of requests."""
 
     def __init__(
-        self, run: Any, backend: str, threads: int | None, batch_texts: int, wait_s: float
+        self,
+        run: Any,
+        backend: str,
+        threads: int | None,
+        corpus: str | None,
+        batch_texts: int,
+        wait_s: float,
     ) -> None:
         from ftlab.serve.model import ServedModel
 
-        self.model = ServedModel(run, backend, threads)
+        self.model = ServedModel(run, backend, threads, corpus)
         # a batch closes at serve.max_batch_inputs texts (batch_size_fn counts texts), or
         # once it has waited serve.batch_wait_timeout_s
         self.predict.set_max_batch_size(batch_texts)
@@ -113,7 +119,14 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
         max_ongoing_requests=int(s.max_ongoing_requests),
         max_queued_requests=int(s.max_queued_requests),
         graceful_shutdown_timeout_s=float(s.drain_s),
-    ).bind(run, str(s.backend), threads, int(s.max_batch_inputs), float(s.batch_wait_timeout_s))
+    ).bind(
+        run,
+        str(s.backend),
+        threads,
+        cfg.get("corpus"),
+        int(s.max_batch_inputs),
+        float(s.batch_wait_timeout_s),
+    )
 
     replicas = int(s.max_replicas or s.num_replicas)
 

@@ -78,6 +78,27 @@ class ChatResponse(BaseModel):
     reply: str = Field(..., description="the assistant's next turn")
 
 
+class SearchRequest(BaseModel):
+    """One query or a list of them: the corpus texts a retrieval run ranks highest for each."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"query": "where is my parcel?"}]}
+    )
+
+    query: str | list[str] = Field(..., description="a query, or a list of queries")
+    top_k: int = Field(10, ge=1, le=1000, description="results per query (at most task.top_k)")
+
+    def queries(self) -> list[str]:
+        return [self.query] if isinstance(self.query, str) else list(self.query)
+
+
+class SearchResponse(BaseModel):
+    model: str = Field(..., description="the run that answered")
+    results: list[list[dict[str, Any]]] = Field(
+        ..., description="per query, its best corpus texts: [{text, score}], best first"
+    )
+
+
 class Info(BaseModel):
     model: str
     task: str
@@ -85,7 +106,7 @@ class Info(BaseModel):
     labels: list[str]
     max_length: int
     backend: str
-    chat: bool
+    endpoint: str | None = Field(None, description="the run's own endpoint: chat or search")
     runs: list[str]
     limits: dict[str, int]
 

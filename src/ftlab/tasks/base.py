@@ -75,7 +75,9 @@ class Task(ABC):
     metrics: ClassVar[frozenset[str]]  # what compute_metrics returns (Trainer adds "loss")
     minimized: ClassVar[frozenset[str]] = frozenset({"loss"})  # lower is better for these
     csv_predictions: ClassVar[bool] = True  # ftlab.predict may write its records as csv
-    generates: ClassVar[bool] = False  # outputs are generated texts: no ensemble; ftlab.serve chats
+    generates: ClassVar[bool] = False  # outputs are generated texts: no ensemble
+    # ftlab.serve's own endpoint for the kind beside /v1/predict: "chat", "search" or None
+    endpoint: ClassVar[str | None] = None
     heads: ClassVar[tuple[str, ...]] = ("softmax",)  # the `model.head` choices of the kind
 
     def __post_init__(self) -> None:

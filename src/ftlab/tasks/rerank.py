@@ -62,6 +62,14 @@ class RerankTask(RetrievalTask):
                 "model/); give a run directory of task kind retrieval, or bm25"
             )
 
+    endpoint: ClassVar[str | None] = None
+
+    def check_servable(self) -> None:
+        raise FtlabError(
+            "a rerank run reorders a retrieval run's candidates; ftlab.serve searches with "
+            "the retrieval run (and ftlab.predict chains the two: rerank=RUN)"
+        )
+
     def model_loader(self) -> Any:
         one_score = {"num_labels": 1, "max_length": self.max_seq_length}
         return SentenceModelLoader(self.model_class, self.max_seq_length, one_score)

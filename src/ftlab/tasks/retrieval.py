@@ -26,7 +26,7 @@ from datasets import Dataset, DatasetDict
 from ftlab.data.columns import column_values
 from ftlab.data.sources import LINE_SUFFIXES, read_lines
 from ftlab.errors import FtlabError
-from ftlab.tasks.base import Task, Tokenized, require_columns
+from ftlab.tasks.base import AnswerOptions, Task, Tokenized, require_columns
 from ftlab.tasks.outputs import top_indices
 from ftlab.tasks.text import check_texts
 
@@ -105,6 +105,7 @@ class RetrievalTask(Task):
     losses: ClassVar[tuple[str, str]] = ("mnrl", "cosent")  # in-batch negatives; scored pairs
     csv_predictions: ClassVar[bool] = False  # the top answers per query are nested records
     heads: ClassVar[tuple[str, ...]] = ("softmax",)  # the encoder's own pooling; no head
+    endpoint: ClassVar[str | None] = "search"
 
     def __post_init__(self) -> None:
         self._ranking: Any = None  # the evaluator, once the trainer is set up
@@ -376,10 +377,16 @@ class RetrievalTask(Task):
         return self.query_column
 
     def check_servable(self) -> None:
-        raise FtlabError(
-            f"ftlab.serve has no search endpoint yet for {type(self).__name__} runs; rank a "
-            "corpus with: python -m ftlab.predict run=RUN corpus=FILE input=-"
-        )
+        """ftlab.serve searches a corpus: the run's own task.corpus_file, or serve's corpus=."""
+        if self.corpus_file is None:
+            raise FtlabError(
+                "ftlab.serve of a retrieval run searches a corpus: set corpus=FILE (csv / "
+                f"jsonl with a '{self.corpus_column}' column, or .txt: one text a line)"
+            )
+
+    def served(self, record: dict, options: AnswerOptions) -> Any:
+        """The best `top_k` corpus texts (at most task.top_k) with their cosine scores."""
+        return {"top": record["top"][: options.top_k]}
 
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         require_columns(rows, [self.query_column], "the input", "the run's task.query_column")

@@ -79,6 +79,7 @@ class SupervisedFineTuningTask(Task):
     minimized: ClassVar[frozenset[str]] = frozenset({"loss", "perplexity", "entropy"})
     csv_predictions: ClassVar[bool] = False  # a conversation is a nested record
     generates: ClassVar[bool] = True
+    endpoint: ClassVar[str | None] = "chat"
 
     def check(self) -> None:
         super().check()
