@@ -121,6 +121,25 @@ def test_sigterm_while_the_data_is_read_ends_the_run_interrupted(
     assert "Traceback" not in stderr
 
 
+def test_a_signal_inside_a_config_lookup_keeps_its_number() -> None:
+    """OmegaConf re-raises what a lookup raised as the same type with its own message: the
+    interrupt a SIGTERM raised there still knows its signal (the exit code is 128 + it)."""
+    from omegaconf import OmegaConf
+    from omegaconf._utils import format_and_raise
+
+    from ftlab.errors import RunInterrupted
+
+    original = RunInterrupted(signal.SIGTERM)
+    with pytest.raises(RunInterrupted) as caught:
+        try:
+            raise original
+        except RunInterrupted as exc:
+            node = OmegaConf.create({})
+            format_and_raise(node=node, key="model", value=None, cause=exc, msg=str(exc))
+    assert caught.value is not original  # OmegaConf's own, made from the message
+    assert caught.value.signum == 15 and isinstance(caught.value.signum, int)
+
+
 def test_a_sweep_directory_in_use_is_refused_before_hydra_writes_there(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()

@@ -355,6 +355,13 @@ def test_predict_generates_the_memorised_reply(memorised_run: tuple[Path, list],
     assert done.returncode == 0, done.stderr[-2000:]
     replies = [json.loads(line)["reply"] for line in done.stdout.splitlines()]
     assert sum(r == p["completion"] for r, p in zip(replies, pairs[:4], strict=True)) >= 3, replies
+    # generation.* keys instead of the run's: two new tokens, the start of the same reply
+    short = in_process(
+        "ftlab.predict", f"run={run_dir}", "input=-", "progress=false",
+        "generation.max_new_tokens=2", cwd=tmp_path, stdin_text=questions,
+    )  # fmt: skip
+    cut = [json.loads(line)["reply"] for line in short.stdout.splitlines()]
+    assert all(r.startswith(c) and len(c) < len(r) for r, c in zip(replies, cut, strict=True))
     chats = write_jsonl(
         tmp_path / "chats.jsonl",
         [

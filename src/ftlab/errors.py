@@ -6,6 +6,8 @@ from __future__ import annotations
 import difflib
 import errno
 import os
+import re
+import signal
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
@@ -28,7 +30,12 @@ class FtlabError(Exception):
 class RunInterrupted(Exception):
     """Training stopped on SIGINT/SIGTERM after saving a checkpoint; `resume=` continues it."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int | str) -> None:
+        if not isinstance(signum, int):
+            # a library that re-raises what it caught as the same type with its own message
+            # (OmegaConf, when the signal lands inside a config lookup) passes that message
+            found = re.search(r"signal (\d+)", signum)
+            signum = int(found.group(1)) if found else int(signal.SIGTERM)
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
 

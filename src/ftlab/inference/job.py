@@ -45,6 +45,10 @@ def predict(cfg: DictConfig, stdout: TextIO | None = None) -> dict[str, dict[str
     if cfg.get("corpus") is not None:
         for run in runs:
             run.task.use_corpus(str(cfg.corpus))
+    generation = {k: v for k, v in (cfg.get("generation") or {}).items() if v is not None}
+    if generation:
+        for run in runs:
+            run.task.use_generation(generation)
     reranker = None
     if cfg.get("rerank") is not None:
         rerank_paths = run_paths(cfg.rerank)

@@ -286,6 +286,14 @@ class Task(ABC):
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         """Input rows checked and put into the columns `encode` reads."""
 
+    def use_generation(self, settings: dict[str, Any]) -> None:
+        """ftlab.predict's `generation.*` keys: how a kind that generates its answers does
+        it this time (instead of the run's own task keys)."""
+        raise FtlabError(
+            f"generation.{next(iter(settings))}: {type(self).__name__} runs generate no text; "
+            "drop the generation keys"
+        )
+
     def use_corpus(self, path: str) -> None:
         """ftlab.predict's `corpus=`: what a kind that ranks texts ranks."""
         raise FtlabError(f"corpus={path}: {type(self).__name__} runs rank no corpus; drop corpus=")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 from datasets import Dataset, DatasetDict
 
+from ftlab.config.types import check_value
 from ftlab.data.cache import cached_map
 from ftlab.errors import FtlabError
 from ftlab.tasks.alignment import IGNORE
@@ -293,6 +295,14 @@ class SupervisedFineTuningTask(Task):
     @property
     def input_text_column(self) -> str:
         return self.prompt_column
+
+    def use_generation(self, settings: dict[str, Any]) -> None:
+        """max_new_tokens, do_sample, temperature, top_p: this prediction's, checked."""
+        hints = typing.get_type_hints(type(self))
+        for key, value in settings.items():
+            check_value(f"generation.{key}", value, hints[key])
+            setattr(self, key, value)
+        self.check()
 
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         """Conversations to answer: a `messages_column` of turns (one ending with an answer
