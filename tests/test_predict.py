@@ -177,6 +177,10 @@ def test_ensemble_of_different_labels_is_refused(
         (["input=missing.jsonl"], "no such file"),
         (["input=x.jsonl", "output=out.parquet"], "use a .jsonl or .csv file"),
         ([], "no input"),
+        (
+            ["input=x.jsonl", "generation.max_new_tokens=8"],
+            "generation.max_new_tokens: SequenceClassificationTask runs generate no text",
+        ),
     ],
 )
 def test_bad_input_is_one_line(intent_run: Path, tmp_path: Path, args: list, message: str) -> None:
