@@ -73,15 +73,12 @@ def settings_of(cfg: DictConfig) -> Settings:
     return Settings(limits, key, float(s.timeout_s), int(s.retry_after_s))
 
 
-def corpus_path(cfg: DictConfig) -> str | None:
-    """`corpus=` as an absolute path: Ray Serve's replicas may start in another directory."""
-    return str(Path(cfg.corpus).expanduser().resolve()) if cfg.get("corpus") else None
-
-
 def serve(cfg: DictConfig) -> None:
     """Check everything cheap, then serve until SIGINT / SIGTERM."""
     # a wrong run=, or a kind the service cannot answer, fails before Ray or a model loads
-    corpus = corpus_path(cfg)
+    if cfg.get("corpus"):  # absolute: Ray Serve's replicas may start in another directory
+        cfg = OmegaConf.merge(cfg, {"corpus": str(Path(cfg.corpus).expanduser().resolve())})
+    corpus = cfg.get("corpus")
     for path in run_paths(cfg.run):
         task = build_task(OmegaConf.load(path / CONFIG_FILE).task)
         if corpus is not None:

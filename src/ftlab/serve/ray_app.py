@@ -26,7 +26,6 @@ from ray.serve.exceptions import BackPressureError
 from ftlab.errors import boundary
 from ftlab.serve.answering import Reply, Request, answer_batch
 from ftlab.serve.app import DRAINING, Overloaded, Service, Settings, create_app
-from ftlab.serve.command import corpus_path
 
 log = logging.getLogger("ftlab.serve")
 
@@ -124,7 +123,7 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
         run,
         str(s.backend),
         threads,
-        corpus_path(cfg),
+        cfg.get("corpus"),  # absolute (command.py): a replica may start in another directory
         int(s.max_batch_inputs),
         float(s.batch_wait_timeout_s),
     )
