@@ -17,6 +17,7 @@ import numpy as np
 from datasets import Dataset
 
 from ftlab.inference.runs import Run
+from ftlab.tasks.base import OutputContext
 from ftlab.tasks.chunks import MAPPING
 from ftlab.tasks.outputs import first_output
 
@@ -62,9 +63,8 @@ def member_outputs(
 ) -> Outputs:
     """The kind's model's own outputs (a corpus ranked, replies generated), else the
     outputs of `logits` over the encoded inputs."""
-    own = run.task.model_outputs(
-        run.model, inputs, batch_size, progress, run.path / CACHE_DIR, run.tokenizer
-    )
+    context = OutputContext(batch_size, progress, run.path / CACHE_DIR, run.tokenizer)
+    own = run.task.model_outputs(run.model, inputs, context)
     if own is not None:
         return Outputs(own, None)
     return outputs_by(run, inputs, logits)

@@ -46,6 +46,16 @@ class AnswerOptions:
     aggregation: str = "simple"  # NER: entities ("simple") or each word's tag ("none")
 
 
+@dataclass(frozen=True)
+class OutputContext:
+    """What a kind whose model computes its own outputs (`Task.model_outputs`) may use."""
+
+    batch_size: int
+    progress: bool  # a progress bar on stderr
+    cache_dir: Path  # in the run directory: what the kind computes once (a corpus)
+    tokenizer: Any
+
+
 @dataclass
 class Task(ABC):
     """Settings every kind has; each field is a `task.<name>` config key."""
@@ -308,16 +318,10 @@ class Task(ABC):
         )
 
     def model_outputs(
-        self,
-        model: Any,
-        inputs: Dataset,
-        batch_size: int,
-        progress: bool,
-        cache_dir: Path,
-        tokenizer: Any,
+        self, model: Any, inputs: Dataset, context: OutputContext
     ) -> list[np.ndarray] | None:
         """A kind whose model computes its outputs itself (a sentence encoder's similarities
-        to a corpus, `cache_dir` to keep what it may reuse; a decoder's generated replies)
+        to a corpus, `context.cache_dir` to keep what it may reuse; a decoder's replies)
         returns one array per input row; None: the Trainer predicts over `encode(inputs)`
         and `example_outputs` reads it."""
         return None

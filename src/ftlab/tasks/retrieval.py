@@ -26,7 +26,7 @@ from datasets import Dataset, DatasetDict
 from ftlab.data.columns import column_values
 from ftlab.data.sources import LINE_SUFFIXES, read_lines
 from ftlab.errors import FtlabError
-from ftlab.tasks.base import AnswerOptions, Task, Tokenized, require_columns
+from ftlab.tasks.base import AnswerOptions, OutputContext, Task, Tokenized, require_columns
 from ftlab.tasks.outputs import top_indices
 from ftlab.tasks.text import check_texts
 
@@ -413,20 +413,14 @@ class RetrievalTask(Task):
         )
 
     def model_outputs(
-        self,
-        model: Any,
-        inputs: Dataset,
-        batch_size: int,
-        progress: bool,
-        cache_dir: Path,
-        tokenizer: Any,
+        self, model: Any, inputs: Dataset, context: OutputContext
     ) -> list[np.ndarray]:
         """Each query's cosine similarity to every corpus text (an ensemble averages
-        them); the corpus embedded once per run and corpus (cached in `cache_dir`)."""
+        them); the corpus embedded once per run and corpus (cached in the run directory)."""
         corpus = self.prediction_corpus(inputs)
         self.corpus, self._inputs = corpus, inputs
-        encoding = {"batch_size": batch_size, "show_progress_bar": progress}
-        embeddings = _cached_embeddings(model, corpus, encoding, cache_dir)
+        encoding = {"batch_size": context.batch_size, "show_progress_bar": context.progress}
+        embeddings = _cached_embeddings(model, corpus, encoding, context.cache_dir)
         queries = model.encode(list(inputs[self.query_column]), convert_to_tensor=True, **encoding)
         scores = model.similarity(queries, embeddings).cpu().numpy()
         return list(scores)

@@ -29,7 +29,7 @@ from ftlab.config.types import check_value
 from ftlab.data.cache import cached_map
 from ftlab.errors import FtlabError
 from ftlab.tasks.alignment import IGNORE
-from ftlab.tasks.base import AnswerOptions, Task, Tokenized, require_columns
+from ftlab.tasks.base import AnswerOptions, OutputContext, Task, Tokenized, require_columns
 from ftlab.tasks.conversations import (
     LAYOUTS,
     Messages,
@@ -334,17 +334,16 @@ class SupervisedFineTuningTask(Task):
         return Dataset.from_dict({MESSAGES: chats, REFERENCE: references})
 
     def model_outputs(
-        self,
-        model: Any,
-        inputs: Dataset,
-        batch_size: int,
-        progress: bool,
-        cache_dir: Path,
-        tokenizer: Any,
+        self, model: Any, inputs: Dataset, context: OutputContext
     ) -> list[np.ndarray]:
         """Each conversation's generated reply (a 0-d text array)."""
         replies = generate_replies(
-            model, tokenizer, list(inputs[MESSAGES]), self.generation, batch_size, progress
+            model,
+            context.tokenizer,
+            list(inputs[MESSAGES]),
+            self.generation,
+            context.batch_size,
+            context.progress,
         )
         return [np.array(reply) for reply in replies]
 
