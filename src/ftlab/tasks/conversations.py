@@ -69,14 +69,19 @@ def to_messages(
         messages = _parsed(row[messages_column])
     elif layout == "sharegpt":
         turns = _parsed(row[SHAREGPT_COLUMN])
-        if not isinstance(turns, list):
-            return turns  # check_conversation names it
-        messages = [
-            {"role": SHAREGPT_ROLES.get(t.get("from"), t.get("from")), "content": t.get("value")}
-            if isinstance(t, dict)
-            else t
-            for t in turns
-        ]
+        messages = (
+            [
+                {
+                    "role": SHAREGPT_ROLES.get(t.get("from"), t.get("from")),
+                    "content": t.get("value"),
+                }
+                if isinstance(t, dict)
+                else t
+                for t in turns
+            ]
+            if isinstance(turns, list)
+            else turns
+        )
     elif layout == "alpaca":
         extra = row.get("input") or ""
         question = f"{row['instruction']}\n\n{extra}" if extra else row["instruction"]

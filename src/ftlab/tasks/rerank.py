@@ -36,6 +36,7 @@ class RerankTask(RetrievalTask):
     num_negatives: int = 4  # in-batch negatives per pair (the cross-encoder's MNRL)
 
     model_class: ClassVar[str] = "CrossEncoder"
+    endpoint: ClassVar[str | None] = None  # ftlab.serve searches with the retrieval run
     losses: ClassVar[tuple[str, str]] = ("mnrl", "bce")  # scored pairs: scores in 0..1
     metrics: ClassVar[frozenset[str]] = frozenset(
         {"mrr_at_10", "ndcg_at_10", "map", "recall_at_1_of_n"}
@@ -61,8 +62,6 @@ class RerankTask(RetrievalTask):
                 f"task.first_stage={self.first_stage}: not a finished retrieval run (no "
                 "model/); give a run directory of task kind retrieval, or bm25"
             )
-
-    endpoint: ClassVar[str | None] = None
 
     def check_servable(self) -> None:
         raise FtlabError(

@@ -142,17 +142,17 @@ class SupervisedFineTuningTask(Task):
     def encode(self, tokenizer: Any, rows: Any) -> Any:
         """Each conversation's token ids and labels (-100 where no loss is taken)."""
         template = training_template(tokenizer) if self.answers_only else None
-        pairs = [_labelled(tokenizer, chat, template, self.answers_only) for chat in rows[MESSAGES]]
-        return {"input_ids": [ids for ids, _ in pairs], "labels": [labels for _, labels in pairs]}
+        return _encoded(tokenizer, rows[MESSAGES], template, self.answers_only)
 
     def tokenize(self, splits: DatasetDict, tokenizer: Any) -> Tokenized:
         """Token ids and answer-only labels per conversation (cached), cut to max_seq_length
         from the end; what was cut or dropped is recorded (sft_tokens.json) and logged."""
         use_chat_template(tokenizer, self.chat_template, tokenizer.name_or_path)
-        limit, encode = self.max_seq_length, self.encode
+        limit, answers_only = self.max_seq_length, self.answers_only
+        template = training_template(tokenizer) if answers_only else None  # once, not per batch
 
         def tokenized(batch: dict[str, list]) -> dict[str, list]:
-            encoded = encode(tokenizer, batch)
+            encoded = _encoded(tokenizer, batch[MESSAGES], template, answers_only)
             cut = [len(ids) > limit for ids in encoded["input_ids"]]
             ids = [row[:limit] for row in encoded["input_ids"]]
             labels = [row[:limit] for row in encoded["labels"]]
@@ -161,7 +161,7 @@ class SupervisedFineTuningTask(Task):
         settings = ("sft", limit, self.answers_only, tokenizer.chat_template)
         splits = cached_map(splits, tokenized, *settings)
         record: dict[str, Any] = {"max_seq_length": limit, "answers_only": self.answers_only}
-        if self.answers_only and training_template(tokenizer) is None:
+        if answers_only and template is None:
             record["answers_trained"] = "last"  # TRL has no marked version of this template
             log.warning(
                 "the chat template marks no answers and TRL knows no training version of it: "
@@ -231,10 +231,10 @@ class SupervisedFineTuningTask(Task):
         test = raw["test"]
         if self.generate_samples is not None:
             test = test.select(range(min(self.generate_samples, len(test))))
-        self._test_chats = list(test[MESSAGES])
+        chats = list(test[MESSAGES])
 
         def scores(trained: Any) -> dict[str, float]:
-            return self.generation_scores(trained, tokenizer, self._test_chats)
+            return self.generation_scores(trained, tokenizer, chats)
 
         return ScoringSFTTrainer, {"data_collator": None, "generation_scores": scores}
 
@@ -308,30 +308,33 @@ class SupervisedFineTuningTask(Task):
         """Conversations to answer: a `messages_column` of turns (one ending with an answer
         is scored against it), or a question in `prompt_column` (with its answer in
         `completion_column`, if given)."""
-        chats, references = [], []
-        for index, row in enumerate(rows):
-            if self.messages_column in row:
-                chat = conversations(
-                    rows.select([index]), "messages", self.columns, self.system_prompt,
-                    f"the input, row {index}", needs_answer=False,
-                )[0]  # fmt: skip
-            elif self.prompt_column in row:
+        if self.messages_column in rows.column_names:
+            chats = conversations(
+                rows, "messages", self.columns, self.system_prompt, "the input",
+                needs_answer=False,
+            )  # fmt: skip
+        elif self.prompt_column in rows.column_names:
+            chats = []
+            for index, row in enumerate(rows):
                 chat = [{"role": "user", "content": row[self.prompt_column]}]
                 if row.get(self.completion_column) is not None:
                     chat.append({"role": "assistant", "content": row[self.completion_column]})
                 if self.system_prompt:
                     chat.insert(0, {"role": "system", "content": self.system_prompt})
                 check_conversation(chat, f"the input, row {index}", needs_answer=False)
-            else:
-                raise FtlabError(
-                    f"the input has neither a '{self.messages_column}' column of chat turns "
-                    f"nor a '{self.prompt_column}' column of questions; its columns are: "
-                    f"{', '.join(rows.column_names)}"
-                )
+                chats.append(chat)
+        else:
+            raise FtlabError(
+                f"the input has neither a '{self.messages_column}' column of chat turns "
+                f"nor a '{self.prompt_column}' column of questions; its columns are: "
+                f"{', '.join(rows.column_names)}"
+            )
+        prompts, references = [], []
+        for chat in chats:
             answered = chat[-1]["role"] == "assistant"
-            chats.append(chat[:-1] if answered else chat)
+            prompts.append(chat[:-1] if answered else chat)
             references.append(chat[-1]["content"] if answered else None)
-        return Dataset.from_dict({MESSAGES: chats, REFERENCE: references})
+        return Dataset.from_dict({MESSAGES: prompts, REFERENCE: references})
 
     def model_outputs(
         self, model: Any, inputs: Dataset, context: OutputContext
@@ -366,7 +369,7 @@ class SupervisedFineTuningTask(Task):
     def served_inputs(self, inputs: list[Any]) -> Dataset:
         """Questions (texts) and conversations (lists of turns), each as one conversation."""
         chats = [[{"role": "user", "content": i}] if isinstance(i, str) else i for i in inputs]
-        return Dataset.from_dict({self.messages_column: [json.dumps(chat) for chat in chats]})
+        return Dataset.from_dict({self.messages_column: chats})
 
     def served(self, record: dict, options: AnswerOptions) -> Any:
         return {"reply": record["reply"]}
@@ -395,6 +398,13 @@ def _default(field: Any) -> Any:
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return field.default
+
+
+def _encoded(
+    tokenizer: Any, chats: list[Messages], template: str | None, answers_only: bool
+) -> dict[str, list]:
+    pairs = [_labelled(tokenizer, chat, template, answers_only) for chat in chats]
+    return {"input_ids": [ids for ids, _ in pairs], "labels": [labels for _, labels in pairs]}
 
 
 def _labelled(
