@@ -253,6 +253,14 @@ def test_bad_conversations_end_in_one_line(
     assert message in errors[0] and "Traceback" not in done.stderr
 
 
+def test_a_turn_that_is_no_dict_is_named_with_a_system_prompt() -> None:
+    from ftlab.tasks.conversations import conversations
+
+    rows = Dataset.from_dict({"messages": [json.dumps(["hello", {"role": "user"}])]})
+    with pytest.raises(FtlabError, match="row 0: a turn with role 'hello'"):
+        conversations(rows, "messages", ("messages", "p", "c"), "Be brief.", "train data")
+
+
 def test_config_checks_and_trl_defaults() -> None:
     """TRL's own defaults that differ from TrainingArguments' are not inherited."""
     from transformers import TrainingArguments
@@ -412,6 +420,10 @@ def test_served_chat_answers_as_the_run_does(memorised_run: tuple[Path, list]) -
     answered = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
     refused = client.post("/v1/chat", json={"messages": answered}, headers=AUTH)
     assert refused.status_code == 422 and "last turn must be the user's" in refused.text
+    empty = client.post(
+        "/v1/chat", json={"messages": [{"role": "user", "content": " "}]}, headers=AUTH
+    )
+    assert empty.status_code == 422 and "field 'messages.0': an empty text" in empty.text
     assert client.get("/info", headers=AUTH).json()["endpoint"] == "chat"
 
 

@@ -226,9 +226,10 @@ def _field_error(exc: RequestValidationError) -> str:
     return f"field '{where}': {message}"
 
 
-def _check_caps(texts: list[str], limits: Limits) -> None:
+def _check_caps(texts: list[str], limits: Limits, field: str = "inputs") -> None:
+    """`limits` on the texts of the request's `field` (checked before tokenizing)."""
     if not texts:
-        raise HTTPException(422, "field 'inputs': give a text or a non-empty list of texts")
+        raise HTTPException(422, f"field '{field}': give a text or a non-empty list of texts")
     if len(texts) > limits.max_inputs:
         raise HTTPException(
             413,
@@ -243,7 +244,7 @@ def _check_caps(texts: list[str], limits: Limits) -> None:
                 "(serve.max_chars)",
             )
         if not text.strip():
-            raise HTTPException(422, f"field 'inputs.{index}': an empty text")
+            raise HTTPException(422, f"field '{field}.{index}': an empty text")
 
 
 ROUTES = (PREDICT, CHAT, SEARCH, "/health", "/ready", "/info", "/metrics", "/docs", "/openapi.json")
@@ -329,7 +330,8 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
         messages = [turn.model_dump() for turn in body.messages]
         if messages[-1]["role"] != "user":
             raise HTTPException(422, "field 'messages': the last turn must be the user's")
-        _check_caps([turn["content"] for turn in messages], service.settings.limits)
+        contents = [turn["content"] for turn in messages]
+        _check_caps(contents, service.settings.limits, field="messages")
         reply = await answered([messages], AnswerOptions())
         return ChatResponse(model=service.info["model"], reply=reply.predictions[0]["reply"])
 
@@ -338,7 +340,7 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
         """The corpus texts a retrieval run ranks highest for each query (cosine scores)."""
         own_endpoint("search", "search")
         queries = body.queries()
-        _check_caps(queries, service.settings.limits)
+        _check_caps(queries, service.settings.limits, field="query")
         reply = await answered(queries, AnswerOptions(top_k=body.top_k))
         results = [prediction["top"] for prediction in reply.predictions]
         return SearchResponse(model=service.info["model"], results=results)

@@ -100,7 +100,8 @@ def to_messages(
         {"role": m.get("role"), "content": m.get("content")} if isinstance(m, dict) else m
         for m in messages
     ]
-    if system_prompt and not (messages and messages[0]["role"] == "system"):
+    first = messages[0] if messages else None
+    if system_prompt and not (isinstance(first, dict) and first["role"] == "system"):
         messages = [{"role": "system", "content": system_prompt}, *messages]
     return messages
 
