@@ -31,6 +31,7 @@ from common import MINILM, ROOT, machine, run_command, shown
 CONCURRENCY = (1, 4, 16, 64)
 OVER_CAPACITY = 256  # clients: above the Ray server's queue (32 ongoing + 64 queued)
 KEY = "benchmark-key"
+KILL_AFTER, KILL_LOAD = 3.0, 40.0  # the replica is killed 3 s into a 43 s load at 16 clients
 
 
 def train(work: Path, samples: int) -> Path:
@@ -110,15 +111,19 @@ def stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
-async def load(port: int, texts: list[str], clients: int, seconds: float) -> dict[str, Any]:
-    """`clients` closed loops for `seconds`; latencies of answered requests, by outcome."""
+async def load(
+    port: int, texts: list[str], clients: int, seconds: float, during: Any = None
+) -> dict[str, Any]:
+    """`clients` closed loops for `seconds`; latencies of answered requests, by outcome, and
+    when each answer came (seconds from the start). `during`: a coroutine run beside them."""
     import httpx
 
     url = f"http://127.0.0.1:{port}/v1/predict"
-    outcomes: dict[str, list[float]] = {"ok": [], "rejected": [], "failed": []}
+    outcomes: dict[str, list[float]] = {"ok": [], "rejected": [], "failed": [], "ok_at": []}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        ends = time.perf_counter() + seconds
+        began = time.perf_counter()
+        ends = began + seconds
 
         async def loop(offset: int) -> None:
             i = offset
@@ -136,12 +141,42 @@ async def load(port: int, texts: list[str], clients: int, seconds: float) -> dic
                 took = time.perf_counter() - started
                 kind = "ok" if code == 200 else "rejected" if code == 503 else "failed"
                 outcomes[kind].append(took)
+                if kind == "ok":
+                    outcomes["ok_at"].append(time.perf_counter() - began)
                 i += clients
 
-        started = time.perf_counter()
-        await asyncio.gather(*(loop(k) for k in range(clients)))
-        wall = time.perf_counter() - started
+        extra = [during] if during is not None else []
+        await asyncio.gather(*(loop(k) for k in range(clients)), *extra)
+        wall = time.perf_counter() - began
     return {"clients": clients, "wall": wall, **outcomes}
+
+
+def replica_pids() -> list[int]:
+    """The model replicas' processes (Ray titles them ray::ServeReplica:<app>:<deployment>)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"ServeReplica:ftlab:Model" in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+async def kill_replica(after: float, record: dict[str, Any]) -> None:
+    """SIGKILL the model replica `after` seconds into a load; then wait for its successor."""
+    await asyncio.sleep(after)
+    victims = replica_pids()
+    record["killed_at"] = after
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        new = [pid for pid in replica_pids() if pid not in victims]
+        if new:
+            record["replaced_after"] = time.monotonic() - (deadline - 120)
+            return
 
 
 def batch_histogram(port: int) -> dict[str, float]:
@@ -194,12 +229,18 @@ def measure(run: Path, work: Path, seconds: float) -> dict[str, Any]:
             levels = [asyncio.run(load(port, texts, c, seconds)) for c in CONCURRENCY]
             after = batch_histogram(port)
             over = asyncio.run(load(port, texts, OVER_CAPACITY, seconds))
+            killed: dict[str, Any] = {}
+            if "serve.engine=ray" in overrides:  # its replica killed under load
+                kill = kill_replica(KILL_AFTER, killed)
+                outage = asyncio.run(load(port, texts, 16, KILL_AFTER + KILL_LOAD, kill))
+                killed.update(outage)
         finally:
             stop(server)
         results["servers"][name] = {
             "overrides": overrides,
             "levels": levels,
             "over": over,
+            "killed": killed,
             "batches": {k: after[k] - before.get(k, 0.0) for k in after},
         }
     return results
@@ -269,6 +310,7 @@ def section(m: dict[str, Any], seconds: float) -> str:
         f"{quantile(rejected, 50):.1f} ms (target: under 10 ms) — "
         + ("met" if rejected and quantile(rejected, 50) < 10 else "not met")
         + f"; answered p99 {quantile(ray['over']['ok'], 99):.0f} ms.",
+        _killed_line(ray["killed"]),
         "",
         "Reproduce: `python benchmarks/serve_load.py` (trains its run) or "
         "`python benchmarks/serve_load.py --run RUN_DIR`; servers: "
@@ -280,6 +322,26 @@ def section(m: dict[str, Any], seconds: float) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _killed_line(killed: dict[str, Any]) -> str:
+    """What 16 clients got while the only model replica was SIGKILLed and replaced."""
+    if "replaced_after" not in killed:
+        return "- a replica killed under load: **not replaced** within 120 s — not met."
+    after = sorted(t for t in killed["ok_at"] if t > killed["killed_at"])
+    gap = max(
+        (b - a for a, b in zip([killed["killed_at"], *after], after, strict=False)), default=0
+    )
+    failed = len(killed["failed"])
+    return (
+        f"- a replica killed under load (SIGKILL {killed['killed_at']:g} s into "
+        f"{killed['wall']:.0f} s at 16 clients, the only replica): a new one was up "
+        f"{killed['replaced_after']:.1f} s later; the longest time without an answer "
+        f"{gap:.1f} s; {len(killed['ok'])} answered, {len(killed['rejected'])} refused "
+        f"with 503 + Retry-After, {failed} failed or unanswered (target: 0) — "
+        + ("met" if failed == 0 else "not met")
+        + "."
+    )
 
 
 def _speedup_at_16(m: dict[str, Any]) -> float:

@@ -61,7 +61,11 @@ class Settings:
 
 
 class Overloaded(Exception):
-    """The backend takes no more requests now (its queue is full): 503 with Retry-After."""
+    """The backend cannot take this request now (its queue is full, or the replica that held
+    it stopped): 503 with Retry-After, the message saying why."""
+
+    def __init__(self, why: str = "the service is at capacity; retry shortly") -> None:
+        super().__init__(why)
 
 
 class Backend(Protocol):
@@ -295,7 +299,7 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
                 504, f"no answer within {service.settings.timeout_s:g} s (serve.timeout_s)"
             ) from exc
         except Overloaded as exc:
-            raise unavailable("the service is at capacity; retry shortly") from exc
+            raise unavailable(str(exc)) from exc
         finally:
             metrics.queue.dec()
             service.in_flight -= 1

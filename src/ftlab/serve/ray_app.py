@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from omegaconf import DictConfig
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 
 from ftlab.errors import boundary
@@ -68,7 +69,9 @@ class Model:
 
 
 class RayBackend:
-    """The Model deployment through its handle; Ray's full queue becomes Overloaded."""
+    """The Model deployment through its handle. Ray's full queue, and a replica that stopped
+    while it held the request (Ray Serve starts another), become Overloaded: 503 with
+    Retry-After, so the client knows that its request was not answered and may retry."""
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
@@ -78,6 +81,8 @@ class RayBackend:
             return await self.handle.predict.remote(request)
         except BackPressureError as exc:
             raise Overloaded from exc
+        except RayActorError as exc:  # died, or unreachable: never a silent loss or a 500
+            raise Overloaded("a model replica stopped while answering; retry shortly") from exc
 
     async def info(self) -> dict[str, Any]:
         return await self.handle.info.remote()

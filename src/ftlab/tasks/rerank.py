@@ -4,12 +4,13 @@ task kind retrieval, or BM25).
 
 Trained by sentence-transformers' `CrossEncoderTrainer` (a `transformers.Trainer`
 subclass) on the same (query, answer) pairs as retrieval: with in-batch negatives
-(the cross-encoder's MultipleNegativesRankingLoss, `num_negatives` per pair), or on scored
-pairs (`score_column`, 0..1) with binary cross-entropy. Evaluated by reranking each
-query's `candidates` from the first stage (`CrossEncoderRerankingEvaluator`: MRR@10,
-nDCG@10, MAP, and the first stage's own figures beside them) and 1 in n. In ftlab.predict,
-`rerank=RUN` reorders a retrieval run's top candidates. Defaults: rerank.yaml beside this
-file.
+(the cross-encoder's MultipleNegativesRankingLoss, `num_negatives` per pair) and, with
+`mine_negatives`, hard negatives mined by the first stage's bi-encoder (the candidates it
+will be asked to reorder); or on scored pairs (`score_column`, 0..1) with binary
+cross-entropy. Evaluated by reranking each query's `candidates` from the first stage
+(`CrossEncoderRerankingEvaluator`: MRR@10, nDCG@10, MAP, and the first stage's own figures
+beside them) and 1 in n. In ftlab.predict, `rerank=RUN` reorders a retrieval run's top
+candidates. Defaults: rerank.yaml beside this file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ftlab.errors import FtlabError
+from ftlab.tasks.base import OutputContext
 from ftlab.tasks.outputs import top_indices
 from ftlab.tasks.retrieval import RetrievalTask, SentenceModelLoader
 
@@ -50,10 +52,10 @@ class RerankTask(RetrievalTask):
                 "task.negative_columns: the reranker takes in-batch negatives "
                 f"(task.num_negatives={self.num_negatives}); drop task.negative_columns"
             )
-        if self.mine_negatives:
+        if self.mine_negatives and self.first_stage == BM25:
             raise FtlabError(
-                "task.mine_negatives mines with a bi-encoder; the reranker learns from "
-                "in-batch negatives (task.num_negatives): drop task.mine_negatives"
+                "task.mine_negatives mines with the first stage's bi-encoder: set "
+                "task.first_stage to a retrieval run, or drop task.mine_negatives"
             )
         if self.candidates < 1 or self.num_negatives < 1:
             raise FtlabError("task.candidates and task.num_negatives must be above 0")
@@ -72,6 +74,11 @@ class RerankTask(RetrievalTask):
     def model_loader(self) -> Any:
         one_score = {"num_labels": 1, "max_length": self.max_seq_length}
         return SentenceModelLoader(self.model_class, self.max_seq_length, one_score)
+
+    def miner(self, model: Any) -> Any:
+        """The first stage's bi-encoder: the reranker learns to tell the answer from the
+        candidates it will be given (not the cross-encoder being trained, which cannot)."""
+        return first_stage_encoder(self.first_stage)
 
     def loss_module(self, model: Any) -> Any:
         from sentence_transformers.cross_encoder import losses
@@ -125,9 +132,7 @@ class RerankTask(RetrievalTask):
         return None  # the reranked order per query is what ftlab.predict rerank= gives
 
     # -- prediction time: a retrieval run's candidates, reordered ---------------------
-    def model_outputs(
-        self, model: Any, inputs: Any, batch_size: int, progress: bool, cache_dir: Path
-    ) -> list[np.ndarray]:
+    def model_outputs(self, model: Any, inputs: Any, context: OutputContext) -> list[np.ndarray]:
         raise FtlabError(
             "a rerank run reorders a retrieval run's candidates: ftlab.predict "
             "run=<retrieval run> rerank=<this run> corpus=FILE"
@@ -163,14 +168,19 @@ def first_stage_candidates(
     if first_stage == BM25:
         scores = bm25_scores(problem.queries, problem.corpus)
     else:
-        from sentence_transformers import SentenceTransformer
-
-        encoder = SentenceTransformer(str(Path(first_stage) / "model"), device="cpu")
+        encoder = first_stage_encoder(first_stage)
         encode = {"batch_size": batch_size, "convert_to_tensor": True}
         scores = encoder.similarity(
             encoder.encode(problem.queries, **encode), encoder.encode(problem.corpus, **encode)
         ).numpy()
     return [list(top_indices(row, count)) for row in scores]
+
+
+def first_stage_encoder(run_dir: str) -> Any:
+    """The bi-encoder of a retrieval run."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(Path(run_dir) / "model"), device="cpu")
 
 
 def bm25_scores(queries: list[str], corpus: list[str]) -> np.ndarray:

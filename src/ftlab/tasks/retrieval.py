@@ -266,12 +266,16 @@ class RetrievalTask(Task):
         trainer = getattr(sentence_transformers, f"{self.model_class}Trainer")
         options = {"loss": self.loss_module(model), "evaluator": self._ranking}
         if self.mine_negatives:
-            options["train_dataset"] = self.mined(model, raw["train"], tokenizer)
+            options["train_dataset"] = self.mined(self.miner(model), raw["train"], tokenizer)
         return trainer, options
+
+    def miner(self, model: Any) -> Any:
+        """The bi-encoder that mines hard negatives: the model as loaded."""
+        return model
 
     def mined(self, model: Any, train: Dataset, tokenizer: Any) -> Dataset:
         """The training pairs with `mine_negatives` hard negatives each: the answers of
-        other pairs the model as loaded ranks highest for the query, short of
+        other pairs the bi-encoder `model` ranks highest for the query, short of
         `mine_margin` below its own answer (nearer ones are likely right answers too);
         sentence-transformers' `mine_hard_negatives`. A pair without enough is dropped."""
         from sentence_transformers.util import mine_hard_negatives
