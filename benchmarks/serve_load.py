@@ -68,7 +68,12 @@ def free_port() -> int:
 
 
 SERVERS = {
-    "naive (FastAPI, 1 at a time, PyTorch fp32)": ["serve.engine=local", "serve.backend=torch"],
+    # naive: no bound on what it queues (ftlab's own cap, 96 by default, lifted)
+    "naive (FastAPI, 1 at a time, PyTorch fp32)": [
+        "serve.engine=local",
+        "serve.backend=torch",
+        "serve.max_queued_requests=1000000",
+    ],
     "ftlab.serve (Ray Serve, batching, int8 ONNX)": [
         "serve.engine=ray",
         "serve.backend=onnx_int8",

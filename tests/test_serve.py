@@ -191,6 +191,54 @@ def test_access_log_has_sizes_and_latency_never_the_text(
     assert not any("Unmistakable" in line for line in lines)
 
 
+class Gated:
+    """A backend that holds each request until released: the service's capacity, filled."""
+
+    def __init__(self, inner: LocalBackend) -> None:
+        self.inner = inner
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+
+    async def predict(self, request):
+        self.entered.set()
+        await self.release.wait()
+        return await self.inner.predict(request)
+
+    async def info(self) -> dict:
+        return await self.inner.info()
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+def test_over_capacity_is_refused_at_once_with_retry_after(intent: ServedModel, cap: int) -> None:
+    import httpx
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response, float, httpx.Response]:
+        service = Service(Settings(max_in_flight=cap))
+        backend = Gated(LocalBackend(intent))
+        await service.attach(backend)
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+            body = {"inputs": QUESTIONS[0]}
+            held = asyncio.create_task(client.post("/v1/predict", json=body))
+            await backend.entered.wait()
+            second = asyncio.create_task(client.post("/v1/predict", json=body))
+            started = time.perf_counter()
+            done, _ = await asyncio.wait({second}, timeout=2)
+            took = time.perf_counter() - started
+            backend.release.set()
+            first, second_answer = await held, await second
+            after = await client.post("/v1/predict", json=body)  # capacity back
+        return first, second_answer, took if done else float("inf"), after
+
+    first, second, took, after = asyncio.run(scenario())
+    assert first.status_code == 200 and after.status_code == 200
+    if cap == 1:
+        assert second.status_code == 503 and second.headers["Retry-After"] == "1"
+        assert "at capacity (1 requests in flight" in second.json()["error"]
+        assert took < 1.0  # refused while the first is still held, not after it
+    else:  # negative control: room for two, so the second waits and is answered
+        assert second.status_code == 200 and took == float("inf")
+
+
 def test_ready_is_503_while_the_model_loads(intent_run: Path) -> None:
     release = threading.Event()
 

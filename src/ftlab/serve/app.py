@@ -58,6 +58,9 @@ class Settings:
     api_key: str | None = None  # None: no key asked (a loopback-only service)
     timeout_s: float = 30.0  # a prediction not answered by then gets 504
     retry_after_s: int = 1  # the Retry-After of a 503
+    # predictions held at once (answering and waiting); past it 503 at once, before any
+    # queue: a client over capacity learns it in milliseconds, not after a long wait
+    max_in_flight: int | None = None
 
 
 class Overloaded(Exception):
@@ -287,6 +290,13 @@ def create_app(service: Service, lifespan: Callable[[FastAPI], Any] | None = Non
         """The backend's reply to `inputs` (texts, or conversations), or the HTTP error."""
         if service.phase != READY or service.backend is None:
             raise unavailable(f"the service is {service.phase}; retry shortly")
+        cap = service.settings.max_in_flight
+        if cap is not None and service.in_flight >= cap:
+            raise unavailable(
+                f"the service is at capacity ({cap} requests in flight: "
+                "serve.max_ongoing_requests + serve.max_queued_requests per replica); "
+                "retry shortly"
+            )
         metrics = service.metrics
         metrics.queue.inc()
         service.in_flight += 1

@@ -70,7 +70,10 @@ def settings_of(cfg: DictConfig) -> Settings:
     if key is None:
         log.warning("no %s set: any local process may call the service", API_KEY_ENV)
     limits = Limits(int(s.max_body_bytes), int(s.max_inputs), int(s.max_chars))
-    return Settings(limits, key, float(s.timeout_s), int(s.retry_after_s))
+    # what the model replicas hold and queue, all of them (the local engine: one)
+    replicas = int(s.max_replicas or s.num_replicas) if s.engine == "ray" else 1
+    in_flight = replicas * (int(s.max_ongoing_requests) + int(s.max_queued_requests))
+    return Settings(limits, key, float(s.timeout_s), int(s.retry_after_s), in_flight)
 
 
 def serve(cfg: DictConfig) -> None:

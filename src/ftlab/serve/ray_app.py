@@ -122,7 +122,9 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
     model = Model.options(
         **scaling,
         max_ongoing_requests=int(s.max_ongoing_requests),
-        max_queued_requests=int(s.max_queued_requests),
+        # the gateway's app refuses past what the replicas hold and queue (Settings.
+        # max_in_flight), at once and with Retry-After: no second bound here to wait on
+        max_queued_requests=-1,
         graceful_shutdown_timeout_s=float(s.drain_s),
     ).bind(
         run,
@@ -132,8 +134,6 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
         int(s.max_batch_inputs),
         float(s.batch_wait_timeout_s),
     )
-
-    replicas = int(s.max_replicas or s.num_replicas)
 
     def build_gateway_app() -> FastAPI:  # a plain function: what Ray Serve calls a builder
         return gateway_app(settings)
@@ -156,9 +156,10 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
         # it awaits the model's replicas: no CPU of its own to reserve (on a 2-core machine
         # two model replicas would otherwise leave it unscheduled)
         ray_actor_options={"num_cpus": 0},
-        # the gateway only awaits the model: it holds what the model replicas hold and queue,
-        # and past its own queue Ray's proxy refuses at once (503) instead of queueing more
-        max_ongoing_requests=replicas * (int(s.max_ongoing_requests) + int(s.max_queued_requests)),
+        # the gateway only awaits the model. Ray lets it hold twice what its app admits, so
+        # that the app, not Ray's proxy, refuses a request over capacity: at once, with
+        # Retry-After; past that the proxy refuses too (a flood), without Retry-After
+        max_ongoing_requests=2 * int(settings.max_in_flight or 1),
         max_queued_requests=int(s.max_queued_requests),
         graceful_shutdown_timeout_s=float(s.drain_s),
     )

@@ -59,6 +59,11 @@ class RerankTask(RetrievalTask):
             )
         if self.candidates < 1 or self.num_negatives < 1:
             raise FtlabError("task.candidates and task.num_negatives must be above 0")
+        if self.mine_negatives >= self.candidates:
+            raise FtlabError(
+                f"task.mine_negatives={self.mine_negatives} are drawn from the first stage's "
+                f"top task.candidates={self.candidates}: mine fewer, or rerank more"
+            )
         if self.first_stage != BM25 and not (Path(self.first_stage) / "model").is_dir():
             raise FtlabError(
                 f"task.first_stage={self.first_stage}: not a finished retrieval run (no "
@@ -79,6 +84,13 @@ class RerankTask(RetrievalTask):
         """The first stage's bi-encoder: the reranker learns to tell the answer from the
         candidates it will be given (not the cross-encoder being trained, which cannot)."""
         return first_stage_encoder(self.first_stage)
+
+    def mining_options(self) -> dict[str, Any]:
+        """Answers drawn at random from the first stage's top `candidates` for the query,
+        the pair's own excluded: what the reranker will reorder, however the first stage
+        ranked the pair's own answer (a margin below it would drop most pairs of a weak
+        first stage, whose own answer is seldom near the top)."""
+        return {"range_max": self.candidates, "sampling_strategy": "random"}
 
     def loss_module(self, model: Any) -> Any:
         from sentence_transformers.cross_encoder import losses

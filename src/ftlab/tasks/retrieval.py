@@ -273,10 +273,14 @@ class RetrievalTask(Task):
         """The bi-encoder that mines hard negatives: the model as loaded."""
         return model
 
+    def mining_options(self) -> dict[str, Any]:
+        """Which answers `mine_hard_negatives` may take: the highest ranked short of
+        `mine_margin` below the pair's own answer (nearer ones are likely right answers too)."""
+        return {"relative_margin": self.mine_margin, "sampling_strategy": "top"}
+
     def mined(self, model: Any, train: Dataset, tokenizer: Any) -> Dataset:
-        """The training pairs with `mine_negatives` hard negatives each: the answers of
-        other pairs the bi-encoder `model` ranks highest for the query, short of
-        `mine_margin` below its own answer (nearer ones are likely right answers too);
+        """The training pairs with `mine_negatives` hard negatives each: answers of other
+        pairs that the bi-encoder `model` ranks high for the query (`mining_options`);
         sentence-transformers' `mine_hard_negatives`. A pair without enough is dropped."""
         from sentence_transformers.util import mine_hard_negatives
 
@@ -287,11 +291,10 @@ class RetrievalTask(Task):
             anchor_column_name=self.query_column,
             positive_column_name=self.answer_column,
             num_negatives=self.mine_negatives,
-            relative_margin=self.mine_margin,
-            sampling_strategy="top",
             output_format="n-tuple",
             batch_size=self.similarity_batch_size,
             verbose=False,
+            **self.mining_options(),
         )
         if len(mined) == 0:
             raise FtlabError(
