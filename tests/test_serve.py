@@ -117,7 +117,7 @@ def test_each_limit_is_a_413_naming_it(client: TestClient) -> None:
     assert too_many.status_code == 413 and "serve.max_inputs" in too_many.json()["error"]
     too_long = post(client, {"inputs": ["ok ?", "x" * 201]})
     assert too_long.status_code == 413
-    assert "input 1" in too_long.json()["error"] and "serve.max_chars" in too_long.json()["error"]
+    assert "inputs.1" in too_long.json()["error"] and "serve.max_chars" in too_long.json()["error"]
     big = client.post("/v1/predict", content=b'{"inputs": "' + b"y" * 5000 + b'"}', headers=AUTH)
     assert big.status_code == 413 and "serve.max_body_bytes" in big.json()["error"]
     # a body that hides its size (chunked, no Content-Length) is cut off too
@@ -261,6 +261,53 @@ def test_ready_is_503_while_the_model_loads(intent_run: Path) -> None:
         assert loading.get("/ready").status_code == 200
         assert loading.post("/v1/predict", json={"inputs": "Who ?"}).status_code == 200
     assert not failures
+
+
+def test_a_sentence_pair_run_takes_pairs_and_answers_as_ftlab_predict(
+    tmp_path_factory, tiny_model_dir: Path, intent_files: dict, client: TestClient
+) -> None:
+    import pandas as pd
+
+    from ftlab.inference.runs import load_run
+
+    directory = tmp_path_factory.mktemp("pair-files")
+    files = {}
+    for split, path in intent_files.items():
+        table = pd.read_csv(path)
+        table["context"] = "asked about " + table["label"].str.lower()
+        files[split] = directory / f"{split}.csv"
+        table.to_csv(files[split], index=False)
+    run = tiny_run(
+        directory / "run", tiny_model_dir, files, *INTENT, "task.text_column=[text,context]"
+    )
+    pairs = [
+        {"text": QUESTIONS[0], "text_pair": "asked about loc"},
+        {"text": QUESTIONS[0], "text_pair": "asked about hum"},  # the second text counts
+    ]
+    loaded = load_run(run)
+    rows = Dataset.from_dict(
+        {"text": [p["text"] for p in pairs], "context": [p["text_pair"] for p in pairs]}
+    )
+    expected = reloaded_records(run, loaded.task.prediction_inputs(rows, loaded.tokenizer))
+    with client_for(ServedModel(str(run))) as served:
+        answer = post(served, {"inputs": pairs, "parameters": {"top_k": 50}})
+        assert answer.status_code == 200, answer.text
+        for got, record in zip(answer.json()["predictions"], expected, strict=True):
+            assert {g["label"]: g["score"] for g in got} == pytest.approx(
+                record["scores"], abs=1e-5
+            )
+        assert answer.json()["predictions"][0] != answer.json()["predictions"][1]
+        one = post(served, {"inputs": pairs[0]})  # one pair alone, as one text alone
+        assert one.status_code == 200 and len(one.json()["predictions"]) == 1
+        text = post(served, {"inputs": QUESTIONS[0]})
+        assert text.status_code == 422 and "sentence pairs (text, context)" in text.json()["error"]
+        empty = post(served, {"inputs": [{"text": "Who ?", "text_pair": " "}]})
+        assert empty.status_code == 422 and "inputs.0.text_pair" in empty.json()["error"]
+        extra = post(served, {"inputs": [{"text": "Who ?", "pair": "x"}]})
+        assert extra.status_code == 422 and "text_pair" in extra.json()["error"]
+    # and a one-text run refuses a pair (422 naming the shape), not a crash
+    refused = post(client, {"inputs": pairs[0]})
+    assert refused.status_code == 422 and "one text per input" in refused.json()["error"]
 
 
 def test_multilabel_ner_and_regression_answers_equal_ftlab_predict(

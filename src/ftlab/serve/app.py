@@ -217,41 +217,64 @@ class Guard:
         )
 
 
+def _where(location: tuple) -> list[str]:
+    """An error's location as the request names it: without pydantic's union branch tags
+    ('str', 'TextPair', 'list[str]') and the 'body' prefix."""
+    return [
+        str(part)
+        for part in location
+        if part != "body" and not (isinstance(part, str) and (part in UNION_TAGS or "[" in part))
+    ]
+
+
+UNION_TAGS = ("str", "TextPair")
+INPUTS_SHAPE = 'give a text, a list of texts, or a sentence pair {"text": ..., "text_pair": ...}'
+
+
 def _field_error(exc: RequestValidationError) -> str:
-    """The first problem of a request body, naming its field ('inputs.2', 'parameters.top_k')."""
+    """The first problem of a request body, naming its field ('inputs.2', 'parameters.top_k');
+    of the union's branches, the one that got deepest into the input."""
     errors = exc.errors()
     if not errors:
         return "the request body is not valid"
-    first = errors[0]
+    deepest = max(len(_where(error.get("loc", ()))) for error in errors)
+    first = next(error for error in errors if len(_where(error.get("loc", ()))) == deepest)
     if first.get("type") == "json_invalid":
         return "malformed JSON in the request body: " + str(first.get("ctx", {}).get("error", ""))
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
-    where = ".".join(location) or "body"
+    where = ".".join(_where(first.get("loc", ()))) or "body"
     message = first.get("msg", "invalid")
-    if first.get("type") == "extra_forbidden":
+    if first.get("type") == "extra_forbidden" and where.startswith("inputs."):
+        message = "unknown field (a sentence pair has: text, text_pair)"
+    elif first.get("type") == "extra_forbidden":
         message = "unknown field (valid: inputs, parameters{top_k, threshold, aggregation})"
+    elif where == "inputs" and first.get("type") != "missing":
+        message = INPUTS_SHAPE
     return f"field '{where}': {message}"
 
 
-def _check_caps(texts: list[str], limits: Limits, field: str = "inputs") -> None:
-    """`limits` on the texts of the request's `field` (checked before tokenizing)."""
-    if not texts:
+def _check_caps(inputs: list[Any], limits: Limits, field: str = "inputs") -> None:
+    """`limits` on the texts of the request's `field` (checked before tokenizing); an input
+    is a text, or a sentence pair (both of its texts checked)."""
+    if not inputs:
         raise HTTPException(422, f"field '{field}': give a text or a non-empty list of texts")
-    if len(texts) > limits.max_inputs:
+    if len(inputs) > limits.max_inputs:
         raise HTTPException(
             413,
-            f"{len(texts)} inputs in one request; at most {limits.max_inputs} "
+            f"{len(inputs)} inputs in one request; at most {limits.max_inputs} "
             f"(serve.max_inputs): send them in several requests",
         )
-    for index, text in enumerate(texts):
-        if len(text) > limits.max_chars:
-            raise HTTPException(
-                413,
-                f"input {index} has {len(text)} characters; at most {limits.max_chars} "
-                "(serve.max_chars)",
-            )
-        if not text.strip():
-            raise HTTPException(422, f"field '{field}.{index}': an empty text")
+    for index, item in enumerate(inputs):
+        texts = item.items() if isinstance(item, dict) else [("", item)]
+        for key, text in texts:
+            where = f"{field}.{index}" + (f".{key}" if key else "")
+            if len(text) > limits.max_chars:
+                raise HTTPException(
+                    413,
+                    f"{where} has {len(text)} characters; at most {limits.max_chars} "
+                    "(serve.max_chars)",
+                )
+            if not text.strip():
+                raise HTTPException(422, f"field '{where}': an empty text")
 
 
 ROUTES = (PREDICT, CHAT, SEARCH, "/health", "/ready", "/info", "/metrics", "/docs", "/openapi.json")

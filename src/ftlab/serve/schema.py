@@ -22,19 +22,33 @@ class Parameters(BaseModel):
     )
 
 
+class TextPair(BaseModel):
+    """The two texts of a sentence-pair run's input (its task.text_column pair, in order)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    text_pair: str
+
+
 class PredictRequest(BaseModel):
-    """One text or a list of texts, and how to shape the answers."""
+    """One text or a list of texts (a sentence-pair run: pairs), and how to shape the
+    answers."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"inputs": ["a gripping, well acted film"]}]},
     )
 
-    inputs: str | list[str] = Field(..., description="a text, or a list of texts")
+    inputs: str | TextPair | list[str | TextPair] = Field(
+        ..., description="a text, or a list of texts; a sentence-pair run: {text, text_pair}"
+    )
     parameters: Parameters = Field(default_factory=Parameters)
 
-    def texts(self) -> list[str]:
-        return [self.inputs] if isinstance(self.inputs, str) else list(self.inputs)
+    def texts(self) -> list[str | dict[str, str]]:
+        """The inputs, a pair as a dict (what a Ray replica is sent)."""
+        items = self.inputs if isinstance(self.inputs, list) else [self.inputs]
+        return [item if isinstance(item, str) else item.model_dump() for item in items]
 
 
 class PredictResponse(BaseModel):

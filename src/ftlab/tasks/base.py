@@ -356,8 +356,10 @@ class Task(ABC):
         return None
 
     def served_inputs(self, inputs: list[Any]) -> Dataset:
-        """ftlab.serve's inputs (texts; a generating kind: conversations too) as the rows
-        `prediction_inputs` reads."""
+        """ftlab.serve's inputs (texts; a generating kind: conversations too; a sentence-pair
+        run: pairs) as the rows `prediction_inputs` reads."""
+        if not all(isinstance(i, str) for i in inputs):
+            raise FtlabError("this run reads one text per input: send each input as a string")
         return Dataset.from_dict({self.input_text_column: inputs})
 
     def served(self, record: dict, options: AnswerOptions) -> Any:

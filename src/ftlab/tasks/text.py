@@ -13,6 +13,7 @@ from ftlab.data.columns import column_values
 from ftlab.errors import FtlabError
 from ftlab.tasks.base import Task, require_columns
 
+PAIR_KEYS = ("text", "text_pair")  # a served sentence pair's two fields
 PAIR_SEPARATOR = " ||| "  # between the two texts of a sentence pair in a predictions file
 
 
@@ -104,6 +105,23 @@ class TextTask(Task):
     @property
     def input_text_column(self) -> str:
         return self.text_columns[0]
+
+    def served_inputs(self, inputs: list[Any]) -> Dataset:
+        """A sentence-pair run's inputs are {"text", "text_pair"} objects."""
+        if len(self.text_columns) == 1:
+            return super().served_inputs(inputs)
+        if not all(isinstance(i, dict) for i in inputs):
+            first, second = self.text_columns
+            raise FtlabError(
+                f"this run reads sentence pairs ({first}, {second}): send each input as "
+                '{"text": ..., "text_pair": ...}'
+            )
+        return Dataset.from_dict(
+            {
+                column: [pair[key] for pair in inputs]
+                for column, key in zip(self.text_columns, PAIR_KEYS, strict=True)
+            }
+        )
 
     def prediction_inputs(self, rows: Dataset, tokenizer: Any) -> Dataset:
         rows = checked_inputs(rows, self.text_columns)
