@@ -22,6 +22,7 @@ httpx = pytest.importorskip("httpx")
 pytestmark = pytest.mark.slow
 
 KEY = "ray-test-key"
+BUDGET = 26  # tokens in one model call: two of TEXTS (12-13 tokens each), never three
 AUTH = {"Authorization": f"Bearer {KEY}"}
 TEXTS = [
     f"Who wrote the book number {i} about {topic} ?"
@@ -53,6 +54,7 @@ def service(tmp_path_factory, tiny_model_dir: Path, intent_files: dict):
             f"serve.port={port}",
             "serve.num_replicas=2",
             "serve.batch_wait_timeout_s=0.05",
+            f"serve.max_batch_tokens={BUDGET}",
             "serve.drain_s=20",
         ],
         cwd=tmp_path_factory.mktemp("ray-cwd"),
@@ -99,20 +101,32 @@ def test_concurrent_clients_are_batched_and_get_their_single_answers(service) ->
         want = alone[TEXTS.index(text)]
         assert [g["label"] for g in got] == [w["label"] for w in want]
         assert [g["score"] for g in got] == pytest.approx([w["score"] for w in want], abs=1e-4)
-    # some of the 32 concurrent requests shared a model call
+    # some of the 32 concurrent requests shared a model call, never over the token budget
     assert _batched(base) > before
+    assert _over_two(base) == 0
     assert httpx.post(f"{base}/v1/predict", json={"inputs": "x"}).status_code == 401
 
 
-def _batched(base: str) -> float:
-    """Requests answered in a batch of more than one, from /metrics."""
+def _batch_sizes(base: str) -> dict[str, float]:
+    """ftlab_serve_batch_size's count and cumulative buckets, from /metrics."""
     lines = httpx.get(f"{base}/metrics").text.splitlines()
-    value = {
+    return {
         line.split(" ")[0]: float(line.split(" ")[1])
         for line in lines
         if line.startswith("ftlab_serve_batch_size_")
     }
+
+
+def _batched(base: str) -> float:
+    """Requests answered in a batch of more than one."""
+    value = _batch_sizes(base)
     return value["ftlab_serve_batch_size_count"] - value['ftlab_serve_batch_size_bucket{le="1.0"}']
+
+
+def _over_two(base: str) -> float:
+    """Requests answered in a batch of more than two."""
+    value = _batch_sizes(base)
+    return value["ftlab_serve_batch_size_count"] - value['ftlab_serve_batch_size_bucket{le="2.0"}']
 
 
 def model_replicas() -> set[int]:

@@ -15,8 +15,9 @@ log = logging.getLogger("ftlab.serve")
 
 @dataclass
 class Request:
-    texts: list[Any]  # texts; for a dialogue run also conversations (lists of turns)
+    texts: list[Any]  # texts; sentence pairs; for a dialogue run conversations (lists of turns)
     options: AnswerOptions = field(default_factory=AnswerOptions)
+    size: int = 1  # its share of a batch's budget (a Ray replica sets it: tokens, texts)
 
 
 @dataclass

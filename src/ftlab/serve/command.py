@@ -44,6 +44,7 @@ def settings_of(cfg: DictConfig) -> Settings:
         "port",
         "num_replicas",
         "max_batch_inputs",
+        "max_batch_tokens",
         "max_ongoing_requests",
         "max_queued_requests",
         "timeout_s",

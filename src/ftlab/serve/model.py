@@ -85,6 +85,15 @@ def _onnx_logits(run: Run, backend: str, threads: int | None) -> Logits:
     return logits
 
 
+def _texts_of(item: Any) -> list[str]:
+    """The texts of one served input: a text, a sentence pair, or a conversation."""
+    if isinstance(item, str):
+        return [item]
+    if isinstance(item, dict):
+        return [str(text) for text in item.values()]
+    return [str(turn.get("content", "")) for turn in item if isinstance(turn, dict)]
+
+
 class ServedModel:
     """One run, or an ensemble of runs of one task, loaded once and asked many times."""
 
@@ -137,6 +146,15 @@ class ServedModel:
             "endpoint": self.task.endpoint,
             "runs": [str(r.path) for r in self.runs],
         }
+
+    def token_count(self, inputs: Sequence[Any]) -> int:
+        """The tokens of `inputs` (texts, pairs, conversations' turns) by the run's tokenizer,
+        not cut at the max length: what a long document chunked costs; a truncating kind
+        spends less on a text longer than its max length."""
+        texts = [text for item in inputs for text in _texts_of(item)]
+        if not texts:
+            return 0
+        return sum(len(ids) for ids in self.tokenizer(texts, verbose=False)["input_ids"])
 
     def answer(self, texts: Sequence[Any]) -> Answers:
         """ftlab.predict's record for each text (a generating run: each conversation too;

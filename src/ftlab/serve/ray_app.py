@@ -34,8 +34,8 @@ APP_NAME = "ftlab"
 MODEL_DEPLOYMENT = "Model"
 
 
-def _texts_in(requests: list[Request]) -> int:
-    return sum(len(request.texts) for request in requests)
+def _size_of(requests: list[Request]) -> int:
+    return sum(request.size for request in requests)
 
 
 @serve.deployment(name=MODEL_DEPLOYMENT)
@@ -49,18 +49,28 @@ class Model:
         threads: int | None,
         corpus: str | None,
         batch_texts: int,
+        batch_tokens: int,
         wait_s: float,
     ) -> None:
         from ftlab.serve.model import ServedModel
 
         self.model = ServedModel(run, backend, threads, corpus)
-        # a batch closes at serve.max_batch_inputs texts (batch_size_fn counts texts), or
+        # a batch closes at serve.max_batch_tokens tokens or serve.max_batch_inputs texts,
+        # whichever comes first (each text costs at least budget / max_batch_inputs), or
         # once it has waited serve.batch_wait_timeout_s
-        self.predict.set_max_batch_size(batch_texts)
-        self.predict.set_batch_wait_timeout_s(wait_s)
+        self.budget, self.per_text = batch_tokens, max(1, batch_tokens // batch_texts)
+        self.batched.set_max_batch_size(batch_tokens)
+        self.batched.set_batch_wait_timeout_s(wait_s)
 
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005, batch_size_fn=_texts_in)
-    async def predict(self, requests: list[Request]) -> list[Reply]:
+    async def predict(self, request: Request) -> Reply:
+        """The request's share of a batch (its tokens, or its texts' share, the larger; a
+        request over the whole budget is a batch alone), then its place in one."""
+        tokens = self.model.token_count(request.texts)
+        request.size = min(self.budget, max(tokens, self.per_text * len(request.texts)))
+        return await self.batched(request)
+
+    @serve.batch(max_batch_size=8192, batch_wait_timeout_s=0.005, batch_size_fn=_size_of)
+    async def batched(self, requests: list[Request]) -> list[Reply]:
         # in a thread: the replica's event loop keeps taking requests (and health checks)
         return await asyncio.to_thread(answer_batch, self.model, requests)
 
@@ -132,6 +142,7 @@ def application(cfg: DictConfig, settings: Settings, run: Any, threads: int | No
         threads,
         cfg.get("corpus"),  # absolute (command.py): a replica may start in another directory
         int(s.max_batch_inputs),
+        int(s.max_batch_tokens),
         float(s.batch_wait_timeout_s),
     )
 
