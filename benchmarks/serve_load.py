@@ -156,6 +156,38 @@ async def load(
     return {"clients": clients, "wall": wall, **outcomes}
 
 
+# where the CPU goes: processes by what their command line holds, first match wins
+ROLES = (
+    ("model replica", "ServeReplica:ftlab:Model"),
+    ("gateway", "ServeReplica:ftlab:Gateway"),
+    ("Ray HTTP proxy", "ProxyActor"),
+    ("Ray (controller, raylet, GCS)", "ray"),
+)
+
+
+def cpu_by_role(server_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the load client (this process), the server's
+    own process, and the Ray processes by role."""
+    import psutil
+
+    seconds: dict[str, float] = {}
+    for process in psutil.process_iter(["pid", "cmdline", "cpu_times"]):
+        info = process.info
+        times = info["cpu_times"]
+        if times is None:
+            continue
+        line = " ".join(info["cmdline"] or [])
+        if info["pid"] == os.getpid():
+            role = "load client"
+        elif info["pid"] == server_pid:
+            role = "server process"
+        else:
+            role = next((name for name, mark in ROLES if mark in line), None)
+        if role is not None:
+            seconds[role] = seconds.get(role, 0.0) + times.user + times.system
+    return seconds
+
+
 def replica_pids() -> list[int]:
     """The model replicas' processes (Ray titles them ray::ServeReplica:<app>:<deployment>)."""
     pids = []
@@ -231,7 +263,14 @@ def measure(run: Path, work: Path, seconds: float) -> dict[str, Any]:
         try:
             asyncio.run(load(port, texts, 4, 2))  # warm-up: first calls, connection pools
             before = batch_histogram(port)
-            levels = [asyncio.run(load(port, texts, c, seconds)) for c in CONCURRENCY]
+            levels = []
+            for clients in CONCURRENCY:
+                cpu_before = cpu_by_role(server.pid)
+                levels.append(asyncio.run(load(port, texts, clients, seconds)))
+                cpu_after = cpu_by_role(server.pid)
+                levels[-1]["cpu"] = {
+                    role: cpu_after[role] - cpu_before.get(role, 0.0) for role in cpu_after
+                }
             after = batch_histogram(port)
             over = asyncio.run(load(port, texts, OVER_CAPACITY, seconds))
             killed: dict[str, Any] = {}
@@ -281,7 +320,7 @@ def section(m: dict[str, Any], seconds: float) -> str:
     for name, r in m["servers"].items():
         for level in [*r["levels"], r["over"]]:
             lines.append(_row(name, level))
-    lines.append("")
+    lines += ["", *_cpu_table(m), ""]
     for name, r in m["servers"].items():
         buckets = r["batches"]
         counts, previous = [], 0.0
@@ -327,6 +366,26 @@ def section(m: dict[str, Any], seconds: float) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cpu_table(m: dict[str, Any]) -> list[str]:
+    """CPU milliseconds per answered request, by process, at 1 and 16 clients."""
+    roles = ["load client", "server process", *(name for name, _ in ROLES)]
+    lines = [
+        "CPU time per answered request (ms, user + system, by process; 2 cores give "
+        "2,000 ms of CPU a second):",
+        "",
+        "| server | clients | " + " | ".join(roles) + " | all |",
+        "|---|---|" + "---|" * (len(roles) + 1),
+    ]
+    for name, r in m["servers"].items():
+        for level in r["levels"]:
+            if level["clients"] not in (1, 16) or not level["ok"]:
+                continue
+            per = {role: 1000 * level["cpu"].get(role, 0.0) / len(level["ok"]) for role in roles}
+            cells = " | ".join(f"{per[role]:.1f}" if per[role] else "-" for role in roles)
+            lines.append(f"| {name} | {level['clients']} | {cells} | {sum(per.values()):.1f} |")
+    return lines
 
 
 def _killed_line(killed: dict[str, Any]) -> str:

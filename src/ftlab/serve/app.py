@@ -217,6 +217,11 @@ class Guard:
         )
 
 
+# pydantic's names for the branches of PredictRequest.inputs' union, in error locations
+UNION_TAGS = ("str", "TextPair")
+INPUTS_SHAPE = 'give a text, a list of texts, or a sentence pair {"text": ..., "text_pair": ...}'
+
+
 def _where(location: tuple) -> list[str]:
     """An error's location as the request names it: without pydantic's union branch tags
     ('str', 'TextPair', 'list[str]') and the 'body' prefix."""
@@ -225,10 +230,6 @@ def _where(location: tuple) -> list[str]:
         for part in location
         if part != "body" and not (isinstance(part, str) and (part in UNION_TAGS or "[" in part))
     ]
-
-
-UNION_TAGS = ("str", "TextPair")
-INPUTS_SHAPE = 'give a text, a list of texts, or a sentence pair {"text": ..., "text_pair": ...}'
 
 
 def _field_error(exc: RequestValidationError) -> str:
