@@ -112,3 +112,23 @@ def test_a_gpu_preset_on_a_machine_without_one_is_one_line(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "needs a CUDA device" in err and "hardware=cpu" in err and "Traceback" not in err
     assert not (run_dir / "model").exists()
+
+
+def test_rows_made_in_memory_are_the_rows_from_dict_makes() -> None:
+    """What ftlab.predict and ftlab.serve build their input rows with: the same values and
+    types as `Dataset.from_dict`, each with a fingerprint of its own (none is hashed)."""
+    from datasets import Dataset
+
+    from ftlab.data.columns import rows_in_memory
+
+    cases = [
+        {"text": ["Who wrote Hamlet ?", "é 中文 🙂"]},
+        {"text": ["a"], "context": ["b"]},
+        {"messages": [[{"role": "user", "content": "hi"}]]},
+    ]
+    for columns in cases:
+        made, expected = rows_in_memory(columns), Dataset.from_dict(columns)
+        assert made.features == expected.features and made.to_list() == expected.to_list()
+    ids = {"input_ids": [[101, 7, 102], [101, 102]]}
+    assert rows_in_memory(ids).to_list() == Dataset.from_dict(ids).to_list()
+    assert rows_in_memory(cases[0])._fingerprint != rows_in_memory(cases[0])._fingerprint

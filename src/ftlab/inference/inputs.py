@@ -9,6 +9,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from ftlab.data.columns import rows_in_memory
 from ftlab.data.conll import CONLL_SUFFIXES
 from ftlab.data.sources import LINE_SUFFIXES, read_lines
 from ftlab.errors import FtlabError, boundary
@@ -21,7 +22,7 @@ def _from_lines(lines: list[str], column: str, where: str) -> Dataset:
     texts = [t for t in texts if t.strip()]
     if not texts:
         raise FtlabError(f"input {where} has no text (one text a line expected)")
-    return Dataset.from_dict({column: texts})
+    return rows_in_memory({column: texts})
 
 
 def _from_jsonl(lines: list[str], where: str) -> Dataset:

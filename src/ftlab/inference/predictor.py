@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
+from ftlab.data.columns import rows_in_memory
 from ftlab.inference.runs import Run
 from ftlab.tasks.base import OutputContext
 from ftlab.tasks.chunks import MAPPING
@@ -126,4 +127,4 @@ def pick_device(device: str) -> str:
 def features_only(encoded: Any) -> Dataset:
     """The tokenizer's outputs as a Dataset (no labels: predicting computes no loss; not
     the tokenizer's map from chunks to rows, which is no model input)."""
-    return Dataset.from_dict({k: v for k, v in dict(encoded).items() if k != MAPPING})
+    return rows_in_memory({k: v for k, v in dict(encoded).items() if k != MAPPING})

@@ -23,6 +23,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ftlab.config.types import check_fields
+from ftlab.data.columns import rows_in_memory
 from ftlab.data.sources import load_raw_splits, read_table_file
 from ftlab.data.splits import add_missing_splits, subsample
 from ftlab.errors import FtlabError
@@ -360,7 +361,7 @@ class Task(ABC):
         run: pairs) as the rows `prediction_inputs` reads."""
         if not all(isinstance(i, str) for i in inputs):
             raise FtlabError("this run reads one text per input: send each input as a string")
-        return Dataset.from_dict({self.input_text_column: inputs})
+        return rows_in_memory({self.input_text_column: inputs})
 
     def served(self, record: dict, options: AnswerOptions) -> Any:
         """A prediction record as ftlab.serve answers it (without the input text); by

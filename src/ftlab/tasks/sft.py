@@ -27,6 +27,7 @@ from datasets import Dataset, DatasetDict
 
 from ftlab.config.types import check_value
 from ftlab.data.cache import cached_map
+from ftlab.data.columns import rows_in_memory
 from ftlab.errors import FtlabError
 from ftlab.tasks.alignment import IGNORE
 from ftlab.tasks.base import AnswerOptions, OutputContext, Task, Tokenized, require_columns
@@ -369,7 +370,7 @@ class SupervisedFineTuningTask(Task):
     def served_inputs(self, inputs: list[Any]) -> Dataset:
         """Questions (texts) and conversations (lists of turns), each as one conversation."""
         chats = [[{"role": "user", "content": i}] if isinstance(i, str) else i for i in inputs]
-        return Dataset.from_dict({self.messages_column: chats})
+        return rows_in_memory({self.messages_column: chats})
 
     def served(self, record: dict, options: AnswerOptions) -> Any:
         return {"reply": record["reply"]}

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from datasets import Dataset
 
-from ftlab.data.columns import column_values
+from ftlab.data.columns import column_values, rows_in_memory
 from ftlab.errors import FtlabError
 from ftlab.tasks.base import Task, require_columns
 
@@ -116,7 +116,7 @@ class TextTask(Task):
                 f"this run reads sentence pairs ({first}, {second}): send each input as "
                 '{"text": ..., "text_pair": ...}'
             )
-        return Dataset.from_dict(
+        return rows_in_memory(
             {
                 column: [pair[key] for pair in inputs]
                 for column, key in zip(self.text_columns, PAIR_KEYS, strict=True)
