@@ -239,6 +239,24 @@ def intent_files(
 
 
 @pytest.fixture(scope="session")
+def pair_intent_files(
+    tmp_path_factory: pytest.TempPathFactory, intent_files: dict[str, Path]
+) -> dict[str, Path]:
+    """The intent files with a second text, `context` ("what is asked about <label>"):
+    sentence pairs (task.text_column=[text,context])."""
+    import pandas as pd
+
+    directory = tmp_path_factory.mktemp("pair-intent")
+    paths = {}
+    for split, path in intent_files.items():
+        table = pd.read_csv(path)
+        table["context"] = "what is asked about " + table["label"].str.lower()
+        paths[split] = directory / f"{split}.csv"
+        table.to_csv(paths[split], index=False)
+    return paths
+
+
+@pytest.fixture(scope="session")
 def multilabel_files(
     tmp_path_factory: pytest.TempPathFactory, trec_rows: list[dict]
 ) -> dict[str, Path]:

@@ -264,25 +264,20 @@ def test_ready_is_503_while_the_model_loads(intent_run: Path) -> None:
 
 
 def test_a_sentence_pair_run_takes_pairs_and_answers_as_ftlab_predict(
-    tmp_path_factory, tiny_model_dir: Path, intent_files: dict, client: TestClient
+    tmp_path_factory, tiny_model_dir: Path, pair_intent_files: dict, client: TestClient
 ) -> None:
-    import pandas as pd
-
     from ftlab.inference.runs import load_run
 
-    directory = tmp_path_factory.mktemp("pair-files")
-    files = {}
-    for split, path in intent_files.items():
-        table = pd.read_csv(path)
-        table["context"] = "asked about " + table["label"].str.lower()
-        files[split] = directory / f"{split}.csv"
-        table.to_csv(files[split], index=False)
     run = tiny_run(
-        directory / "run", tiny_model_dir, files, *INTENT, "task.text_column=[text,context]"
+        tmp_path_factory.mktemp("pair-run"),
+        tiny_model_dir,
+        pair_intent_files,
+        *INTENT,
+        "task.text_column=[text,context]",
     )
     pairs = [
-        {"text": QUESTIONS[0], "text_pair": "asked about loc"},
-        {"text": QUESTIONS[0], "text_pair": "asked about hum"},  # the second text counts
+        {"text": QUESTIONS[0], "text_pair": "what is asked about loc"},
+        {"text": QUESTIONS[0], "text_pair": "what is asked about hum"},  # the second counts
     ]
     loaded = load_run(run)
     rows = Dataset.from_dict(

@@ -23,17 +23,12 @@ def _intent_task(files: dict[str, Path], *overrides: str):
 
 
 def test_a_sentence_pair_is_encoded_as_two_segments(
-    intent_files: dict, tiny_model_dir: Path, tmp_path: Path
+    pair_intent_files: dict, tiny_model_dir: Path
 ) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    paired = {}
-    for split, path in intent_files.items():
-        table = pd.read_csv(path)
-        table["context"] = "what is asked about " + table["label"].str.lower()
-        paired[split] = tmp_path / f"{split}.csv"
-        table.to_csv(paired[split], index=False)
+    paired = pair_intent_files
     task = _intent_task(paired, "task.text_column=[text,context]")
     rows = task.prepare()["test"].select(range(5))
 
