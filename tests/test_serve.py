@@ -158,7 +158,7 @@ def test_metrics_count_requests_errors_and_batches(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'ftlab_serve_requests_total{code="200",path="/v1/predict"}' in text
     assert 'ftlab_serve_errors_total{code="401"}' in text
-    assert "ftlab_serve_request_seconds_bucket" in text
+    assert 'ftlab_serve_request_seconds_count{code="401",path="/v1/predict"}' in text
     assert "ftlab_serve_batch_size_count" in text
     assert "ftlab_serve_queue_length 0.0" in text
 

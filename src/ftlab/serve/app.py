@@ -203,7 +203,7 @@ class Guard:
         # a path no route has (a scanner's guesses) is counted as one label, not one each
         label = path if path in ROUTES else "other"
         metrics.requests.labels(label, str(status)).inc()
-        metrics.latency.labels(label).observe(seconds)
+        metrics.latency.labels(label, str(status)).observe(seconds)
         if status >= 400:
             metrics.errors.labels(str(status)).inc()
         access_log.info(

@@ -26,8 +26,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "ftlab_serve_request_seconds",
-            "time from a request's arrival to its answer, by path",
-            ["path"],
+            "time from a request's arrival to its answer, by path and status code",
+            ["path", "code"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
