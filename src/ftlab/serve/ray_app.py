@@ -38,6 +38,14 @@ def _size_of(requests: list[Request]) -> int:
     return sum(request.size for request in requests)
 
 
+class _BudgetInTokens(logging.Filter):
+    """Ray Serve warns when `max_batch_size` exceeds `max_ongoing_requests`, taking the size
+    for a count of requests; here it is a token budget, so the warning is wrong: dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("`max_batch_size`")
+
+
 @serve.deployment(name=MODEL_DEPLOYMENT)
 class Model:
     """One replica: the run's model (ServedModel), fed batches of requests."""
@@ -55,6 +63,7 @@ class Model:
         from ftlab.serve.model import ServedModel
 
         self.model = ServedModel(run, backend, threads, corpus)
+        logging.getLogger("ray.serve").addFilter(_BudgetInTokens())
         # a batch closes at serve.max_batch_tokens tokens or serve.max_batch_inputs texts,
         # whichever comes first (each text costs at least budget / max_batch_inputs), or
         # once it has waited serve.batch_wait_timeout_s
