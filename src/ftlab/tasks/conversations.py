@@ -69,19 +69,7 @@ def to_messages(
         messages = _parsed(row[messages_column])
     elif layout == "sharegpt":
         turns = _parsed(row[SHAREGPT_COLUMN])
-        messages = (
-            [
-                {
-                    "role": SHAREGPT_ROLES.get(t.get("from"), t.get("from")),
-                    "content": t.get("value"),
-                }
-                if isinstance(t, dict)
-                else t
-                for t in turns
-            ]
-            if isinstance(turns, list)
-            else turns
-        )
+        messages = [_from_sharegpt(t) for t in turns] if isinstance(turns, list) else turns
     elif layout == "alpaca":
         extra = row.get("input") or ""
         question = f"{row['instruction']}\n\n{extra}" if extra else row["instruction"]
@@ -104,6 +92,15 @@ def to_messages(
     if system_prompt and not (isinstance(first, dict) and first["role"] == "system"):
         messages = [{"role": "system", "content": system_prompt}, *messages]
     return messages
+
+
+def _from_sharegpt(turn: Any) -> Any:
+    """A ShareGPT turn ({from, value}) as a chat message; anything else as it is
+    (check_conversation names it)."""
+    if not isinstance(turn, dict):
+        return turn
+    role = turn.get("from")
+    return {"role": SHAREGPT_ROLES.get(role, role), "content": turn.get("value")}
 
 
 def _parsed(value: Any) -> Any:

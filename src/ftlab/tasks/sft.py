@@ -335,7 +335,7 @@ class SupervisedFineTuningTask(Task):
             answered = chat[-1]["role"] == "assistant"
             prompts.append(chat[:-1] if answered else chat)
             references.append(chat[-1]["content"] if answered else None)
-        return Dataset.from_dict({MESSAGES: prompts, REFERENCE: references})
+        return rows_in_memory({MESSAGES: prompts, REFERENCE: references})
 
     def model_outputs(
         self, model: Any, inputs: Dataset, context: OutputContext
