@@ -159,8 +159,9 @@ async def load(
 
 
 # where the CPU goes: processes by what their command line holds, first match wins
+MODEL_REPLICA = "ServeReplica:ftlab:Model"  # Ray titles a replica's process so
 ROLES = (
-    ("model replica", "ServeReplica:ftlab:Model"),
+    ("model replica", MODEL_REPLICA),
     ("gateway", "ServeReplica:ftlab:Gateway"),
     ("Ray HTTP proxy", "ProxyActor"),
     ("Ray (controller, raylet, GCS)", "ray"),
@@ -192,14 +193,13 @@ def cpu_by_role(server_pid: int) -> dict[str, float]:
 
 def replica_pids() -> list[int]:
     """The model replicas' processes (Ray titles them ray::ServeReplica:<app>:<deployment>)."""
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if b"ServeReplica:ftlab:Model" in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return pids
+    import psutil
+
+    return [
+        process.pid
+        for process in psutil.process_iter(["cmdline"])
+        if MODEL_REPLICA in " ".join(process.info["cmdline"] or [])
+    ]
 
 
 async def kill_replica(after: float, record: dict[str, Any]) -> None:
@@ -209,42 +209,47 @@ async def kill_replica(after: float, record: dict[str, Any]) -> None:
     record["killed_at"] = after
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    killed = time.monotonic()
+    while time.monotonic() < killed + 120:
         await asyncio.sleep(0.2)
-        new = [pid for pid in replica_pids() if pid not in victims]
-        if new:
-            record["replaced_after"] = time.monotonic() - (deadline - 120)
+        if set(replica_pids()) - set(victims):
+            record["replaced_after"] = time.monotonic() - killed
             return
+
+
+def metric_samples(port: int, name: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of metric `name` on the service's /metrics: each one's labels and value
+    (the prometheus_client parser: label order and escaping are its business)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
 
 
 def batch_histogram(port: int) -> dict[str, float]:
     """ftlab_serve_batch_size's buckets (cumulative counts) from /metrics."""
-    import httpx
-
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     return {
-        line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("ftlab_serve_batch_size_bucket")
+        labels["le"]: value
+        for labels, value in metric_samples(port, "ftlab_serve_batch_size_bucket")
     }
 
 
-def refusals_within(port: int, seconds: str = "0.01") -> tuple[float, float]:
+def refusals_within(port: int, seconds: float = 0.01) -> tuple[float, float]:
     """The service's own count of its 503 answers to /v1/predict, and how many of them it
     gave within `seconds` of their arrival (ftlab_serve_request_seconds, from /metrics)."""
-    import httpx
-
-    labels = 'code="503",path="/v1/predict"'
-    values = {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines()
-        if labels in line
+    refused = {"code": "503", "path": "/v1/predict"}
+    buckets = {
+        float(labels["le"]): value
+        for labels, value in metric_samples(port, "ftlab_serve_request_seconds_bucket")
+        if labels.items() >= refused.items()
     }
-    bucket = f'ftlab_serve_request_seconds_bucket{{{labels},le="{seconds}"}}'
-    return values.get(f"ftlab_serve_request_seconds_count{{{labels}}}", 0.0), values.get(
-        bucket, 0.0
-    )
+    return buckets.get(float("inf"), 0.0), buckets.get(seconds, 0.0)
 
 
 def quantile(values: list[float], q: float) -> float:
